@@ -1,0 +1,65 @@
+"""The opencode-sidecar contract, as data that code loads.
+
+* ``openapi.yaml``: the REST + SSE API (OpenAPI 3.1); each response names its
+  ``x-outcome`` so code asks for "the status of *duplicate*" instead of 409.
+* ``events/*.json``: one JSON Schema per SSE event's data.
+* ``stream.yaml`` + ``STREAM_RULES.md``: the stream rules (data + prose).
+* ``clauses.yaml``: every rule with a stable id, level and source.
+
+Nothing else in the project restates status codes, field names or event types.
+"""
+
+from contract._catalogue import (
+    Catalogue,
+    CatalogueError,
+    Clause,
+    Level,
+    UnknownClauseError,
+    load_catalogue,
+)
+from contract._files import (
+    CLAUSES_PATH,
+    CONTRACT_DIR,
+    EVENTS_DIR,
+    OPENAPI_PATH,
+    STREAM_PATH,
+    STREAM_RULES_DOC,
+    load_openapi,
+)
+from contract._openapi import Operation, operation, operations, status_for
+from contract._schemas import (
+    Violation,
+    component_validator,
+    event_validator,
+    validate_component,
+    validate_event,
+)
+from contract._stream import StreamRules, TerminalRule, stream_rules
+
+__all__ = [
+    "CLAUSES_PATH",
+    "CONTRACT_DIR",
+    "EVENTS_DIR",
+    "OPENAPI_PATH",
+    "STREAM_PATH",
+    "STREAM_RULES_DOC",
+    "Catalogue",
+    "CatalogueError",
+    "Clause",
+    "Level",
+    "Operation",
+    "StreamRules",
+    "TerminalRule",
+    "UnknownClauseError",
+    "Violation",
+    "component_validator",
+    "event_validator",
+    "load_catalogue",
+    "load_openapi",
+    "operation",
+    "operations",
+    "status_for",
+    "stream_rules",
+    "validate_component",
+    "validate_event",
+]

@@ -1,0 +1,32 @@
+"""Where the contract's data files are, and cached loading of them."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONTRACT_DIR = Path(__file__).resolve().parent
+OPENAPI_PATH = CONTRACT_DIR / "openapi.yaml"
+EVENTS_DIR = CONTRACT_DIR / "events"
+CLAUSES_PATH = CONTRACT_DIR / "clauses.yaml"
+STREAM_PATH = CONTRACT_DIR / "stream.yaml"
+STREAM_RULES_DOC = CONTRACT_DIR / "STREAM_RULES.md"
+
+
+@cache
+def load_data(path: Path) -> Any:
+    """Parse a YAML or JSON file of the contract (cached; treat the result as read-only)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return json.loads(text)
+    return yaml.safe_load(text)
+
+
+def load_openapi() -> dict[str, Any]:
+    """The OpenAPI 3.1 document as a dict (cached; do not mutate)."""
+    doc: dict[str, Any] = load_data(OPENAPI_PATH)
+    return doc

@@ -1,0 +1,84 @@
+"""Operations of the OpenAPI document, and the status code of each named outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from contract._files import load_openapi
+
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation: how to call it and which status each outcome has."""
+
+    operation_id: str
+    method: str
+    """Upper-case HTTP method."""
+    path: str
+    """Path template, e.g. ``/sessions/{session_id}/status``."""
+    outcomes: dict[str, int]
+    """``x-outcome`` name -> status code."""
+    public: bool
+    """True when the operation needs no credentials (``security: []``)."""
+
+    def status_for(self, outcome: str) -> int:
+        try:
+            return self.outcomes[outcome]
+        except KeyError:
+            raise KeyError(f"{self.operation_id} has no outcome {outcome!r}") from None
+
+    def url_path(self, **params: str) -> str:
+        return self.path.format(**params)
+
+
+def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    if not isinstance(ref, str):
+        return node
+    target: Any = doc
+    for part in ref.removeprefix("#/").split("/"):
+        target = target[part.replace("~1", "/").replace("~0", "~")]
+    return _resolve(doc, target)
+
+
+@cache
+def operations() -> dict[str, Operation]:
+    """Every operation of the contract, by ``operationId``."""
+    doc = load_openapi()
+    result: dict[str, Operation] = {}
+    for path, item in doc["paths"].items():
+        for method in HTTP_METHODS:
+            if method not in item:
+                continue
+            op = item[method]
+            outcomes: dict[str, int] = {}
+            for code, response in op["responses"].items():
+                outcome = _resolve(doc, response).get("x-outcome")
+                if outcome is None:
+                    raise ValueError(f"{op['operationId']} response {code} has no x-outcome")
+                outcomes[outcome] = int(code)
+            result[op["operationId"]] = Operation(
+                operation_id=op["operationId"],
+                method=method.upper(),
+                path=path,
+                outcomes=outcomes,
+                public=op.get("security", doc.get("security")) == [],
+            )
+    return result
+
+
+def operation(operation_id: str) -> Operation:
+    """The operation named ``operation_id``."""
+    try:
+        return operations()[operation_id]
+    except KeyError:
+        raise KeyError(f"openapi.yaml has no operation {operation_id!r}") from None
+
+
+def status_for(operation_id: str, outcome: str) -> int:
+    """The status code the contract assigns to ``outcome`` of ``operation_id``."""
+    return operation(operation_id).status_for(outcome)

@@ -1,0 +1,105 @@
+"""The stream rules as data: ids, terminal events, heartbeats, headers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from contract._files import EVENTS_DIR, STREAM_PATH, load_data
+
+
+@dataclass(frozen=True)
+class TerminalRule:
+    event: str
+    when: Mapping[str, Any]
+    session_status: str
+
+    def matches(self, event: str, data: Mapping[str, Any]) -> bool:
+        if event != self.event:
+            return False
+        for key, expected in self.when.items():
+            actual = data.get(key)
+            if isinstance(expected, list):
+                if actual not in expected:
+                    return False
+            elif actual != expected:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class StreamRules:
+    """Everything ``stream.yaml`` says, typed."""
+
+    event_types: frozenset[str]
+    id_pattern: re.Pattern[str]
+    unnumbered_events: frozenset[str]
+    first_event: str
+    first_statuses: frozenset[str]
+    terminal_rules: tuple[TerminalRule, ...]
+    cancel_event: str
+    cancel_data: Mapping[str, Any]
+    timeout_event: str
+    timeout_data: Mapping[str, Any]
+    heartbeat_event: str
+    heartbeat_data: Mapping[str, Any]
+    heartbeat_default_interval: float
+    heartbeat_comments_count: bool
+    heartbeat_tolerance_factor: float
+    heartbeat_tolerance_seconds: float
+    retry_hint_ms: int
+    close_after_terminal_seconds: float
+    response_headers: Mapping[str, str]
+    resume_header: str
+
+    def terminal_rule(self, event: str, data: Mapping[str, Any]) -> TerminalRule | None:
+        return next((r for r in self.terminal_rules if r.matches(event, data)), None)
+
+    def is_terminal(self, event: str, data: Mapping[str, Any]) -> bool:
+        return self.terminal_rule(event, data) is not None
+
+    def session_status_after(self, event: str, data: Mapping[str, Any]) -> str | None:
+        """Status the status endpoint reports once this event was sent (None if not terminal)."""
+        rule = self.terminal_rule(event, data)
+        if rule is None:
+            return None
+        if rule.session_status == "from_data":
+            return str(data["status"])
+        return rule.session_status
+
+    def max_heartbeat_silence(self, interval: float) -> float:
+        return interval * self.heartbeat_tolerance_factor + self.heartbeat_tolerance_seconds
+
+
+@cache
+def stream_rules() -> StreamRules:
+    raw = load_data(STREAM_PATH)
+    hb = raw["heartbeat"]
+    return StreamRules(
+        event_types=frozenset(p.stem for p in EVENTS_DIR.glob("*.json")),
+        id_pattern=re.compile(raw["event_id"]["pattern"]),
+        unnumbered_events=frozenset(raw["unnumbered_events"]),
+        first_event=raw["first_event"]["event"],
+        first_statuses=frozenset(raw["first_event"]["status"]),
+        terminal_rules=tuple(
+            TerminalRule(t["event"], t.get("when", {}), t["session_status"])
+            for t in raw["terminal_events"]
+        ),
+        cancel_event=raw["cancel_event"]["event"],
+        cancel_data=raw["cancel_event"]["data"],
+        timeout_event=raw["timeout_event"]["event"],
+        timeout_data=raw["timeout_event"]["data"],
+        heartbeat_event=hb["event"],
+        heartbeat_data=hb["data"],
+        heartbeat_default_interval=float(hb["default_interval_seconds"]),
+        heartbeat_comments_count=bool(hb["comments_count"]),
+        heartbeat_tolerance_factor=float(hb["tolerance_factor"]),
+        heartbeat_tolerance_seconds=float(hb["tolerance_seconds"]),
+        retry_hint_ms=int(raw["retry_hint_ms"]),
+        close_after_terminal_seconds=float(raw["close_after_terminal_seconds"]),
+        response_headers=dict(raw["response_headers"]),
+        resume_header=raw["resume_header"],
+    )

@@ -1,0 +1,130 @@
+"""The runtime seam: what a sidecar runs a session *on*.
+
+The reference server owns the contract (ids, timestamps, terminal events,
+timeouts, cancellation, the event log). A runtime only does the agent's work
+and reports it through an :class:`EventSink`:
+
+    server ── run(spec, sink) ──▶ Runtime
+       ▲                             │  sink.output / tool_call / tool_result /
+       └──────── RunResult ◀─────────┘  progress / warning   (non-terminal only)
+
+Rules every runtime follows:
+
+* ``run`` returns a :class:`RunResult` when the agent finished, or raises
+  :class:`RuntimeFailure` when it cannot go on (model unreachable, model error,
+  crashed child process...). The server turns either into the terminal event.
+* Cancellation is asyncio cancellation: the server cancels the task running
+  ``run`` (on ``DELETE``, on ``SESSION_TIMEOUT``, on shutdown). The runtime
+  cleans up (kills child processes, closes connections) and lets
+  ``CancelledError`` propagate.
+* Tools act only inside ``spec.workspace``; a path that escapes it is refused
+  with a tool error (``tool_result`` whose ``result`` has an ``error``), never
+  executed.
+* ``spec.model.api_key`` is a secret: never put it in an event, a log line or
+  an exception message.
+
+Implementations: ``fakes.runtime.FakeOpenCodeRuntime`` (a small real agent
+loop) and ``reference_server.runtimes.opencode.OpenCodeRuntime`` (the real
+``opencode serve``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+OutputStream = Literal["stdout", "stderr"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``model_config`` of ``POST /sessions``, already validated by the server."""
+
+    provider: str
+    model: str
+    api_key: str = field(repr=False)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    enabled_tools: tuple[str, ...] = ()
+    model_version: str | None = None
+    api_endpoint: str | None = None
+    system_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """Everything a runtime needs to run one session."""
+
+    session_id: str
+    prompt: str
+    model: ModelConfig
+    workspace: Path
+    """The session's own directory (``WORKSPACE_DIR/<session_id>``); it exists."""
+    system_prompt: str | None = None
+
+    @property
+    def effective_system_prompt(self) -> str | None:
+        """The request's ``system_prompt``, else the model config's."""
+        return self.system_prompt or self.model.system_prompt
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished session produced."""
+
+    final_message: str
+    files_modified: tuple[str, ...] = ()
+    """Paths relative to the session workspace, in the order first modified."""
+
+
+class RuntimeFailure(Exception):
+    """The session cannot continue; the server ends it with a fatal ``error`` event.
+
+    ``code`` is a short machine-readable reason (``model_error``,
+    ``model_unreachable``, ``runtime_error``...). The message must not contain
+    secrets.
+    """
+
+    def __init__(self, message: str, code: str = "runtime_error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class EventSink(Protocol):
+    """Where a runtime reports progress. Calls are cheap and never block."""
+
+    def output(self, text: str, stream: OutputStream = "stdout") -> None:
+        """Text the agent produced (model text, or tool output worth showing)."""
+
+    def tool_call(self, call_id: str, tool: str, args: Mapping[str, Any]) -> None:
+        """The agent invoked ``tool``; ``call_id`` pairs it with its result."""
+
+    def tool_result(self, call_id: str, tool: str, result: Mapping[str, Any]) -> None:
+        """``tool`` finished; ``result`` has ``output`` on success or ``error``."""
+
+    def progress(self, progress: int) -> None:
+        """Overall progress 0..100 (monotonic; the server drops regressions)."""
+
+    def warning(self, message: str) -> None:
+        """A non-fatal problem (a failed tool, a retried model call)."""
+
+
+class Runtime(Protocol):
+    """A pluggable agent runtime."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Acquire what the runtime needs (child processes, HTTP sessions)."""
+
+    async def close(self) -> None:
+        """Release everything acquired by :meth:`start`."""
+
+    def not_ready_reason(self) -> str | None:
+        """``None`` when sessions can run, else why not (shown by ``/ready``)."""
+
+    async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
+        """Run one session to its end; see the module docstring for the rules."""
