@@ -26,7 +26,7 @@ from contract._files import (
     STREAM_RULES_DOC,
     load_openapi,
 )
-from contract._openapi import Operation, operation, operations, status_for
+from contract._openapi import Operation, operation, operations, resolved_component, status_for
 from contract._schemas import (
     Violation,
     component_validator,
@@ -58,6 +58,7 @@ __all__ = [
     "load_openapi",
     "operation",
     "operations",
+    "resolved_component",
     "status_for",
     "stream_rules",
     "validate_component",

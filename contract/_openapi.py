@@ -82,3 +82,20 @@ def operation(operation_id: str) -> Operation:
 def status_for(operation_id: str, outcome: str) -> int:
     """The status code the contract assigns to ``outcome`` of ``operation_id``."""
     return operation(operation_id).status_for(outcome)
+
+
+def resolved_component(name: str) -> dict[str, Any]:
+    """``#/components/schemas/<name>`` with local ``$ref``s inlined (a fresh copy)."""
+    doc = load_openapi()
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+                return inline(_resolve(doc, node))
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    result: dict[str, Any] = inline(doc["components"]["schemas"][name])
+    return result

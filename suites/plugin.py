@@ -1,20 +1,97 @@
-"""pytest plugin (entry point ``pytest11``): clause markers checked against the catalogue.
+"""pytest plugin (entry point ``pytest11``): clause markers, target options, clause report.
 
 ``@pytest.mark.clause("SSE-RESUME")`` tags a test with the clause it verifies; an id the
-catalogue does not list is a collection error, and the node id shows the clause.
+catalogue does not list is a collection error, and the node id shows the clause. Options
+name the target; fixtures live in :mod:`suites.fixtures`; outcomes are gathered per clause
+into a JSON report (``--clause-report``) that ``opencode-sidecar verify`` renders.
 """
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Generator
+from pathlib import Path
+
 import pytest
 
 from contract import load_catalogue
+from suites.outcomes import ClauseRecorder, TestResult, classify
+from suites.target import TargetOptions
+
+recorder_key = pytest.StashKey[ClauseRecorder]()
+target_key = pytest.StashKey[TargetOptions | None]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("opencode-sidecar", "opencode-sidecar conformance")
+    env = os.environ.get
+    group.addoption(
+        "--sidecar-url", default=env("SIDECAR_URL"), help="sidecar base URL [SIDECAR_URL]"
+    )
+    group.addoption(
+        "--sidecar-secret", default=env("SIDECAR_SECRET"), help="bearer secret [SIDECAR_SECRET]"
+    )
+    group.addoption(
+        "--model-endpoint",
+        default=env("MODEL_ENDPOINT"),
+        help="fake model server base URL (default: start one)",
+    )
+    group.addoption(
+        "--heartbeat-interval",
+        type=float,
+        default=30.0,
+        help="HEARTBEAT_INTERVAL the target declares (s)",
+    )
+    group.addoption(
+        "--session-timeout",
+        type=float,
+        default=None,
+        help="SESSION_TIMEOUT the target declares (s); SESSION-TIMEOUT skips without it",
+    )
+    group.addoption(
+        "--max-sessions",
+        type=int,
+        default=None,
+        help="MAX_CONCURRENT_SESSIONS the target declares (default: probe)",
+    )
+    group.addoption(
+        "--sidecar-workspace",
+        type=Path,
+        default=None,
+        help="the target's WORKSPACE_DIR, when this machine can read it",
+    )
+    group.addoption(
+        "--strict", action="store_true", default=False, help="SHOULD clauses fail the run too"
+    )
+    group.addoption("--only", default=None, help="run only clauses matching a glob, e.g. 'SSE-*'")
+    group.addoption("--clause-report", type=Path, default=None, help="write the JSON clause report")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "clause(*ids): the contract clause ids (contract/clauses.yaml) a test verifies"
     )
+    url = config.getoption("sidecar_url")
+    config.stash[target_key] = (
+        TargetOptions(
+            url=url.rstrip("/"),
+            secret=config.getoption("sidecar_secret") or None,
+            model_endpoint=config.getoption("model_endpoint"),
+            heartbeat_interval=config.getoption("heartbeat_interval"),
+            session_timeout=config.getoption("session_timeout"),
+            max_sessions=config.getoption("max_sessions"),
+            workspace=config.getoption("sidecar_workspace"),
+            strict=config.getoption("strict"),
+        )
+        if url
+        else None
+    )
+    config.stash[recorder_key] = ClauseRecorder(load_catalogue())
+    from suites import fixtures
+
+    if not config.pluginmanager.is_registered(fixtures):
+        config.pluginmanager.register(fixtures, "opencode-sidecar-fixtures")
 
 
 def clause_ids(item: pytest.Item) -> tuple[str, ...]:
@@ -33,3 +110,58 @@ def pytest_collection_modifyitems(
         raise pytest.UsageError(
             "clause ids missing from contract/clauses.yaml:\n  " + "\n  ".join(unknown)
         )
+    only = config.getoption("only")
+    if only:
+        wanted = {c.id for c in catalogue.matching(only)}
+        keep = [i for i in items if set(clause_ids(i)) & wanted]
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+    recorder = config.stash[recorder_key]
+    for item in items:
+        for clause_id in clause_ids(item):
+            recorder.expect(clause_id)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    ids = clause_ids(item)
+    if not ids:
+        return report
+    report.user_properties.append(("clauses", " ".join(ids)))
+    result = classify(report, call)
+    if result is not None:
+        recorder = item.config.stash[recorder_key]
+        for clause_id in ids:
+            recorder.add(clause_id, TestResult(nodeid=item.nodeid, **result))
+    return report
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[recorder_key].started = time.time()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    recorder = config.stash[recorder_key]
+    if not recorder.expected:
+        return
+    target = config.stash[target_key]
+    strict = bool(config.getoption("strict"))
+    path = config.getoption("clause_report")
+    if path is not None:
+        recorder.write(path, target.redacted() if target else {}, strict)
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = recorder.exit_code(strict)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    target = config.stash[target_key]
+    return f"sidecar: {target.url}" if target else None
+
+
+def target_or_skip(config: pytest.Config) -> TargetOptions:
+    target = config.stash[target_key]
+    if target is None:
+        pytest.skip("no target: pass --sidecar-url (or SIDECAR_URL)")
+    return target

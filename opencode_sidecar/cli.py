@@ -1,0 +1,187 @@
+"""``opencode-sidecar``: the one CLI, and the composition root that wires the layers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from reference_server.config import Config, ConfigError
+from suites import SUITES
+
+
+class CliError(Exception):
+    """A one-line message for the user; exit code 2."""
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the reference sidecar",
+        description="Run the reference sidecar. Flags override the environment variables "
+        "named in brackets.",
+    )
+    p.add_argument("--host", help="interface to bind [HOST] (default 0.0.0.0)")
+    p.add_argument("--port", type=int, help="port, 0 = any free one [PORT] (default 3003)")
+    p.add_argument("--workspace", type=Path, help="workspace directory [WORKSPACE_DIR]")
+    p.add_argument("--runtime", choices=["fake", "opencode"], help="agent runtime [RUNTIME]")
+    p.add_argument("--secret", help="shared bearer secret [OPENCODE_SHARED_SECRET]")
+    p.add_argument("--heartbeat-interval", type=float, help="seconds [HEARTBEAT_INTERVAL]")
+    p.add_argument("--session-timeout", type=float, help="seconds [SESSION_TIMEOUT]")
+    p.add_argument("--max-sessions", type=int, help="[MAX_CONCURRENT_SESSIONS]")
+    p.add_argument("--log-level", choices=["debug", "info", "warn", "error"], help="[LOG_LEVEL]")
+    p.add_argument("--test-mode", action="store_true", default=None, help="[TEST_MODE]")
+    p.set_defaults(func=_serve)
+
+
+def server_config(args: argparse.Namespace, env: dict[str, str]) -> Config:
+    """Config from the environment, then CLI flags (once, at the edge)."""
+    config = Config.from_env(env).with_overrides(
+        host=args.host,
+        port=args.port,
+        workspace_dir=args.workspace,
+        runtime=args.runtime,
+        shared_secret=args.secret,
+        heartbeat_interval=args.heartbeat_interval,
+        session_timeout=args.session_timeout,
+        max_concurrent_sessions=args.max_sessions,
+        log_level=args.log_level,
+        test_mode=args.test_mode,
+    )
+    config.check()
+    return config
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from opencode_sidecar.runtimes import build_runtime
+    from reference_server.app import create_app
+    from reference_server.logs import configure_logging
+    from reference_server.serve import serve_forever
+
+    config = server_config(args, dict(os.environ))
+    config.workspace_dir.mkdir(parents=True, exist_ok=True)
+    configure_logging(config.log_level)
+    app = create_app(config, build_runtime(config))
+    asyncio.run(serve_forever(app, config))
+    return 0
+
+
+def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="verify a sidecar against the contract (default: the embedded reference)",
+        description="Run the verification suites against a sidecar and print a clause-by-"
+        "clause verdict. Without --target, start the reference sidecar and the fake model "
+        "server on free ports and verify them. Exit code: 0 pass, 1 a MUST clause (or with "
+        "--strict a SHOULD clause) failed, 2 could not verify.",
+    )
+    p.add_argument("--target", metavar="URL", help="base URL of the sidecar to verify")
+    p.add_argument("--secret", help="its shared bearer secret, if it has one")
+    p.add_argument("--strict", action="store_true", help="SHOULD clauses fail the run too")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    p.add_argument(
+        "--report", type=Path, metavar="FILE", help="write a report: .md, .html, or .json"
+    )
+    p.add_argument("--only", metavar="CLAUSE-GLOB", help="only clauses matching, e.g. 'SSE-*'")
+    p.add_argument(
+        "--suite",
+        action="append",
+        choices=list(SUITES),
+        dest="suites",
+        help="suites to run (repeatable; default: all)",
+    )
+    p.add_argument(
+        "--model-endpoint", metavar="URL", help="a running fake model server (default: start one)"
+    )
+    p.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=30.0,
+        help="the target's HEARTBEAT_INTERVAL in seconds (default 30)",
+    )
+    p.add_argument(
+        "--session-timeout",
+        type=float,
+        help="the target's SESSION_TIMEOUT, to check it (default: skip that clause)",
+    )
+    p.add_argument("--max-sessions", type=int, help="the target's MAX_CONCURRENT_SESSIONS")
+    p.add_argument(
+        "--workspace", type=Path, help="the target's WORKSPACE_DIR, when readable from here"
+    )
+    p.add_argument(
+        "--runtime",
+        choices=["fake", "opencode"],
+        default="fake",
+        help="runtime of the embedded reference (without --target)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output too")
+    p.set_defaults(func=_verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from opencode_sidecar.verify import VerifyOptions, main_verify
+    from suites.target import TargetOptions
+
+    target = None
+    if args.target:
+        if not args.target.startswith(("http://", "https://")):
+            raise CliError(f"--target {args.target!r} is not a URL (try http://127.0.0.1:3003)")
+        target = TargetOptions(
+            url=args.target.rstrip("/"),
+            secret=args.secret,
+            model_endpoint=args.model_endpoint,
+            heartbeat_interval=args.heartbeat_interval,
+            session_timeout=args.session_timeout,
+            max_sessions=args.max_sessions,
+            workspace=args.workspace,
+            strict=args.strict,
+        )
+    options = VerifyOptions(
+        target=target,
+        junit=args.junit,
+        report=args.report,
+        only=args.only,
+        suites=tuple(args.suites or SUITES),
+        runtime=args.runtime,
+        verbose=args.verbose,
+        strict=args.strict,
+    )
+    return main_verify(options)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opencode-sidecar",
+        description="Verify an opencode-server sidecar against its contract, serve the "
+        "reference sidecar, and size its pod from measured load.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(sub)
+    _add_verify(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except (CliError, ConfigError) as exc:
+        print(f"opencode-sidecar: {exc}", file=sys.stderr)
+        return 2
+    except PermissionError as exc:
+        print(
+            f"opencode-sidecar: {exc.strerror}: {exc.filename} (choose a writable path)",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""``opencode-sidecar verify``: run the suites against a sidecar and print a clause verdict."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from rich.console import Console
+from rich.table import Table
+
+from suites import SUITES
+from suites.harness import ServerStartError, python_module, start_server
+from suites.report import load_report, write_report
+from suites.target import TargetOptions
+
+STYLE = {"pass": "green", "fail": "bold red", "skip": "dim", "error": "yellow"}
+
+
+class VerifyError(Exception):
+    """One line for the user; exit code 2."""
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    target: TargetOptions | None
+    """``None``: start the reference server (and the fake model) and verify them."""
+    junit: Path | None = None
+    report: Path | None = None
+    only: str | None = None
+    suites: tuple[str, ...] = SUITES
+    runtime: str = "fake"
+    verbose: bool = False
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class EmbeddedSettings:
+    """How the embedded reference is started: short intervals so that every clause runs fast."""
+
+    heartbeat_interval: float = 1.0
+    session_timeout: float = 4.0
+    max_sessions: int = 3
+
+
+@contextmanager
+def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
+    settings = EmbeddedSettings()
+    if runtime == "opencode":
+        settings = replace(settings, session_timeout=30.0)
+    secret = secrets.token_urlsafe(24)
+    workspace = workdir / "workspace"
+    argv = python_module(
+        "reference_server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--workspace",
+        str(workspace),
+        "--runtime",
+        runtime,
+        "--secret",
+        secret,
+        "--heartbeat-interval",
+        str(settings.heartbeat_interval),
+        "--session-timeout",
+        str(settings.session_timeout),
+        "--max-sessions",
+        str(settings.max_sessions),
+        "--log-level",
+        "warn",
+    )
+    log = (workdir / "reference.log").open("w")
+    try:
+        with start_server(argv, stderr=log.fileno(), timeout=60) as server:
+            yield TargetOptions(
+                url=server.url,
+                secret=secret,
+                heartbeat_interval=settings.heartbeat_interval,
+                session_timeout=settings.session_timeout,
+                max_sessions=settings.max_sessions,
+                workspace=workspace,
+            )
+    except ServerStartError as exc:
+        raise VerifyError(f"the reference server did not start: {exc} (log: {log.name})") from exc
+    finally:
+        log.close()
+
+
+def check_reachable(target: TargetOptions) -> None:
+    try:
+        httpx.get(f"{target.url}/healthz", timeout=5.0)
+    except httpx.HTTPError as exc:
+        raise VerifyError(
+            f"cannot reach the sidecar at {target.url} ({type(exc).__name__}); "
+            "is it running? pass its base URL with --target"
+        ) from None
+
+
+def pytest_args(
+    target: TargetOptions, report: Path, opts: VerifyOptions, workdir: Path
+) -> list[str]:
+    ini = workdir / "pytest.ini"
+    ini.write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    args = [
+        "-c",
+        str(ini),
+        "--rootdir",
+        str(workdir),
+        "-p",
+        "no:cacheprovider",
+        "--pyargs",
+        *[f"suites.{name}" for name in opts.suites],
+        "--sidecar-url",
+        target.url,
+        "--heartbeat-interval",
+        str(target.heartbeat_interval),
+        "--clause-report",
+        str(report),
+    ]
+    if not opts.verbose:
+        args += ["-p", "no:terminal"]
+    if target.secret:
+        args += ["--sidecar-secret", target.secret]
+    if target.model_endpoint:
+        args += ["--model-endpoint", target.model_endpoint]
+    if target.session_timeout is not None:
+        args += ["--session-timeout", str(target.session_timeout)]
+    if target.max_sessions is not None:
+        args += ["--max-sessions", str(target.max_sessions)]
+    if target.workspace is not None:
+        args += ["--sidecar-workspace", str(target.workspace)]
+    if target.strict:
+        args.append("--strict")
+    if opts.only:
+        args += ["--only", opts.only]
+    if opts.junit:
+        args += ["--junitxml", str(opts.junit), "-o", "junit_suite_name=opencode-sidecar"]
+    return args
+
+
+class ProgressPrinter:
+    """pytest plugin: one line per check as it finishes."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call" and report.passed:
+            return
+        if report.when == "teardown" and not report.failed:
+            return
+        clauses = dict(report.user_properties).get("clauses", "")
+        outcome = {"passed": "pass", "failed": "fail", "skipped": "skip"}[report.outcome]
+        if report.when != "call" and report.failed:
+            outcome = "error"
+        name = report.nodeid.rsplit("::", 1)[-1]
+        self.console.print(
+            f"  [{STYLE[outcome]}]{outcome:5}[/] {clauses:28} {name} [dim]{report.duration:.2f}s[/]"
+        )
+
+
+def render(report: dict[str, Any], console: Console) -> None:
+    table = Table(title="Clauses", title_justify="left", show_lines=False)
+    for column in ("clause", "level", "title", "outcome"):
+        table.add_column(column)
+    for clause in report["clauses"]:
+        outcome = clause["outcome"]
+        table.add_row(
+            clause["id"],
+            clause["level"],
+            clause["title"],
+            f"[{STYLE[outcome]}]{outcome.upper()}[/]",
+        )
+    console.print(table)
+    for clause in report["clauses"]:
+        for test in clause["tests"]:
+            if test["outcome"] not in ("fail", "error"):
+                continue
+            console.print(
+                f"[{STYLE[test['outcome']]}]{clause['id']}[/] ({clause['level']}) "
+                f"{test['message']}",
+                highlight=False,
+            )
+            if test.get("expected") is not None:
+                console.print(f"    Expected: {test['expected']}", highlight=False, markup=False)
+                console.print(f"    Actual:   {test['actual']}", highlight=False, markup=False)
+            if test.get("curl"):
+                console.print(f"    Reproduce: {test['curl']}", highlight=False, markup=False)
+    s = report["summary"]
+    verdict = report["verdict"]
+    colour = {"pass": "bold green", "fail": "bold red", "error": "bold yellow"}[verdict]
+    console.print(
+        f"[{colour}]Verdict: {verdict.upper()}[/] {s['pass']} passed, {s['fail']} failed, "
+        f"{s['skip']} skipped, {s['error']} errors in {report['duration_s']:.1f} s"
+        f"{' (strict)' if report['strict'] else ''}"
+    )
+
+
+def run_verify(opts: VerifyOptions, console: Console | None = None) -> int:
+    console = console or Console(stderr=False, highlight=False)
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ocs-verify-")))
+        if opts.target is None:
+            console.print(
+                f"Starting the reference sidecar (runtime {opts.runtime}) and verifying it..."
+            )
+            target = stack.enter_context(embedded_reference(opts.runtime, workdir))
+            target = replace(target, strict=opts.strict)
+        else:
+            target = opts.target
+        check_reachable(target)
+        console.print(
+            f"Verifying [bold]{target.url}[/] "
+            f"({', '.join(opts.suites)}; heartbeat {target.heartbeat_interval:g} s)"
+        )
+        report_path = workdir / "clauses.json"
+        exit_code = pytest.main(
+            pytest_args(target, report_path, opts, workdir), plugins=[ProgressPrinter(console)]
+        )
+        if not report_path.exists():
+            raise VerifyError(
+                f"the suite did not run (pytest exit code {int(exit_code)}); "
+                "rerun with --verbose to see why"
+            )
+        report = load_report(report_path)
+        render(report, console)
+        if opts.report:
+            write_report(report, opts.report)
+            console.print(f"Report written to {opts.report}")
+        return {"pass": 0, "fail": 1, "error": 2}[report["verdict"]]
+
+
+def main_verify(opts: VerifyOptions) -> int:
+    try:
+        return run_verify(opts)
+    except VerifyError as exc:
+        print(f"opencode-sidecar verify: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,103 @@
+"""``create_app(config, runtime)``: the reference sidecar as an aiohttp application (no I/O)."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from contract import operations
+from reference_server import handlers
+from reference_server.config import Config
+from reference_server.hooks import StreamHooks
+from reference_server.keys import (
+    Lifecycle,
+    config_key,
+    hooks_key,
+    lifecycle_key,
+    runtime_key,
+    store_key,
+    streams_key,
+    telemetry_key,
+)
+from reference_server.middleware import (
+    add_request_id_header,
+    auth_middleware,
+    error_middleware,
+    request_id_middleware,
+    timing_middleware,
+)
+from reference_server.runtime import Runtime
+from reference_server.sessions import SessionStore
+from reference_server.streaming import stream_session
+from reference_server.telemetry import Telemetry
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+HANDLERS: Mapping[str, Handler] = {
+    "getLiveness": handlers.liveness,
+    "getHealth": handlers.health,
+    "getReadiness": handlers.readiness,
+    "getMetrics": handlers.metrics,
+    "createSession": handlers.create_session,
+    "getSessionStatus": handlers.session_status,
+    "streamSession": stream_session,
+    "cancelSession": handlers.cancel_session,
+}
+
+
+def create_app(
+    config: Config,
+    runtime: Runtime,
+    *,
+    hooks: StreamHooks | None = None,
+    middlewares: Iterable[Middleware] = (),
+    extra_routes: Iterable[web.RouteDef] = (),
+) -> web.Application:
+    """Build the app. ``hooks``/``middlewares`` exist for the harness's faulty sidecars."""
+    app = web.Application(
+        client_max_size=config.max_body_bytes,
+        middlewares=[
+            *middlewares,
+            request_id_middleware,
+            error_middleware,
+            timing_middleware,
+            auth_middleware,
+        ],
+    )
+    telemetry = Telemetry()
+    app[config_key] = config
+    app[runtime_key] = runtime
+    app[telemetry_key] = telemetry
+    app[hooks_key] = hooks or StreamHooks()
+    app[lifecycle_key] = Lifecycle()
+    app[streams_key] = weakref.WeakSet()
+    app[store_key] = SessionStore(
+        runtime=runtime,
+        workspace_dir=config.workspace_dir,
+        max_running=config.max_concurrent_sessions,
+        session_timeout=config.session_timeout,
+        telemetry=telemetry,
+    )
+    for op in operations().values():
+        app.router.add_route(op.method, op.path, HANDLERS[op.operation_id], name=op.operation_id)
+    app.router.add_routes(list(extra_routes))
+    app.on_response_prepare.append(add_request_id_header)
+    app.cleanup_ctx.append(_runtime_lifetime)
+    app.on_shutdown.append(_drain)
+    return app
+
+
+async def _runtime_lifetime(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[runtime_key]
+    await runtime.start()
+    yield
+    await runtime.close()
+
+
+async def _drain(app: web.Application) -> None:
+    """SIGTERM: refuse new sessions, end running ones so every stream gets its terminal event."""
+    app[lifecycle_key].draining = True
+    await app[store_key].interrupt_all(app[config_key].shutdown_grace)

@@ -1,0 +1,150 @@
+"""Configuration: a frozen dataclass built once from the environment (and CLI overrides).
+
+Nothing else reads ``os.environ``; the config is passed down from the composition root.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the reference sidecar can be told. Field docs name the variable."""
+
+    host: str = "0.0.0.0"
+    """HOST: interface to bind (the pod's; tests use 127.0.0.1)."""
+    port: int = 3003
+    """PORT: TCP port (0 = any free port)."""
+    workspace_dir: Path = Path("/workspace")
+    """WORKSPACE_DIR: each session works in WORKSPACE_DIR/<session_id>/."""
+    log_level: str = "info"
+    """LOG_LEVEL: debug|info|warn|error."""
+    session_timeout: float = 3600.0
+    """SESSION_TIMEOUT: seconds a session may run before it fails with code timeout."""
+    max_concurrent_sessions: int = 5
+    """MAX_CONCURRENT_SESSIONS: running sessions at once; beyond it POST answers 503."""
+    heartbeat_interval: float = 30.0
+    """HEARTBEAT_INTERVAL: seconds of silence after which a stream gets a heartbeat."""
+    shared_secret: str | None = None
+    """OPENCODE_SHARED_SECRET: bearer token required on every non-probe route when set."""
+    runtime: str = "fake"
+    """RUNTIME: fake (the fake OpenCode agent loop) or opencode (the real opencode serve)."""
+    max_body_bytes: int = 1024 * 1024
+    """MAX_BODY_BYTES: larger request bodies answer 413."""
+    retry_after: int = 5
+    """RETRY_AFTER: seconds announced in Retry-After when the session limit is reached."""
+    stream_write_timeout: float = 30.0
+    """STREAM_WRITE_TIMEOUT: a reader that accepts no bytes for this long is disconnected."""
+    shutdown_grace: float = 10.0
+    """SHUTDOWN_GRACE: seconds SIGTERM waits for sessions to end before interrupting them."""
+    metrics_require_auth: bool = True
+    """METRICS_REQUIRE_AUTH: whether /metrics needs the shared secret (when one is set)."""
+    test_mode: bool = False
+    """TEST_MODE: mounts the provider-state endpoint used by Pact verification."""
+    model_read_timeout: float = 30.0
+    """MODEL_READ_TIMEOUT: seconds the runtime waits for the model's next bytes."""
+
+    def redacted(self) -> dict[str, Any]:
+        """The config as a dict fit for a log line (the secret masked)."""
+        values = asdict(self)
+        values["workspace_dir"] = str(self.workspace_dir)
+        if self.shared_secret:
+            values["shared_secret"] = "***"  # noqa: S105 (a mask)
+        return values
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        """A copy with the non-None overrides applied (CLI flags win over the environment)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        """Build from environment variables; a bad value raises :class:`ConfigError`."""
+        d = cls()
+        cfg = cls(
+            host=env.get("HOST", d.host),
+            port=_read(env, "PORT", int, d.port, lambda v: 0 <= v <= 65535),
+            workspace_dir=Path(env.get("WORKSPACE_DIR", str(d.workspace_dir))),
+            log_level=_read(env, "LOG_LEVEL", str.lower, d.log_level, LOG_LEVELS.__contains__),
+            session_timeout=_read(env, "SESSION_TIMEOUT", float, d.session_timeout, _positive),
+            max_concurrent_sessions=_read(
+                env, "MAX_CONCURRENT_SESSIONS", int, d.max_concurrent_sessions, _positive
+            ),
+            heartbeat_interval=_read(
+                env, "HEARTBEAT_INTERVAL", float, d.heartbeat_interval, _positive
+            ),
+            shared_secret=env.get("OPENCODE_SHARED_SECRET") or None,
+            runtime=_read(env, "RUNTIME", str.lower, d.runtime, ("fake", "opencode").__contains__),
+            max_body_bytes=_read(env, "MAX_BODY_BYTES", int, d.max_body_bytes, _positive),
+            retry_after=_read(env, "RETRY_AFTER", int, d.retry_after, _positive),
+            stream_write_timeout=_read(
+                env, "STREAM_WRITE_TIMEOUT", float, d.stream_write_timeout, _positive
+            ),
+            shutdown_grace=_read(env, "SHUTDOWN_GRACE", float, d.shutdown_grace, _positive),
+            metrics_require_auth=_read(
+                env, "METRICS_REQUIRE_AUTH", _boolean, d.metrics_require_auth, _any
+            ),
+            test_mode=_read(env, "TEST_MODE", _boolean, d.test_mode, _any),
+            model_read_timeout=_read(
+                env, "MODEL_READ_TIMEOUT", float, d.model_read_timeout, _positive
+            ),
+        )
+        cfg.check()
+        return cfg
+
+    def check(self) -> None:
+        """Cross-field checks; raise :class:`ConfigError` naming the variable."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name.upper()} must be a finite number, got {value}")
+        if self.max_concurrent_sessions < 1:
+            raise ConfigError("MAX_CONCURRENT_SESSIONS must be at least 1")
+
+
+def _positive(value: float) -> bool:
+    return value > 0
+
+
+def _any(_: object) -> bool:
+    return True
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _read(
+    env: Mapping[str, str],
+    name: str,
+    parse: Callable[[str], T],
+    default: T,
+    valid: Callable[[T], bool],
+) -> T:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise ConfigError(f"{name}={raw!r} is not valid (default {default!r}); fix or unset {name}")
+    return value

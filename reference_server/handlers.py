@@ -1,0 +1,189 @@
+"""REST handlers: probes, create, status, cancel, metrics. Routes come from the contract."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aiohttp import web
+
+from contract import status_for, validate_component
+from reference_server.errors import ApiError
+from reference_server.event_log import utc_now
+from reference_server.keys import (
+    config_key,
+    lifecycle_key,
+    runtime_key,
+    store_key,
+    telemetry_key,
+)
+from reference_server.lookup import session_or_error
+from reference_server.runtime import ModelConfig, SessionSpec
+from reference_server.sessions import SessionExistsError, SessionLimitError
+
+JSON_TYPE = "application/json"
+REDACTED = "***"
+
+
+async def liveness(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"}, status=status_for("getLiveness", "alive"))
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"}, status=status_for("getHealth", "alive"))
+
+
+def not_ready_reason(app: web.Application) -> str | None:
+    """Why sessions cannot start now, or ``None``."""
+    if app[lifecycle_key].draining:
+        return "shutting down"
+    workspace = app[config_key].workspace_dir
+    if not workspace.is_dir() or not os.access(workspace, os.R_OK | os.W_OK | os.X_OK):
+        return "workspace not accessible"
+    return app[runtime_key].not_ready_reason()
+
+
+async def readiness(request: web.Request) -> web.Response:
+    reason = not_ready_reason(request.app)
+    if reason is None:
+        return web.json_response({"status": "ready"}, status=status_for("getReadiness", "ready"))
+    body = {"status": "not ready", "error": reason, "timestamp": utc_now()}
+    return web.json_response(body, status=status_for("getReadiness", "not_ready"))
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[telemetry_key].exposition()
+    return web.Response(
+        body=body,
+        status=status_for("getMetrics", "metrics"),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
+
+
+def _scrub(text: str, secret: object) -> str:
+    if isinstance(secret, str) and len(secret) >= 4:
+        return text.replace(secret, REDACTED)
+    return text
+
+
+async def _read_create_body(request: web.Request) -> dict[str, Any]:
+    op = "createSession"
+    if request.content_type != JSON_TYPE:
+        raise ApiError(
+            op,
+            "unsupported_media_type",
+            "unsupported media type",
+            {"expected": JSON_TYPE, "received": request.content_type},
+        )
+    raw = await request.read()  # raises 413 past client_max_size
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(
+            op, "invalid", "request body is not valid JSON", {"reason": str(exc)}
+        ) from None
+    if not isinstance(body, dict):
+        raise ApiError(op, "invalid", "request body must be a JSON object", {"field": ""})
+    problems = validate_component("CreateSessionRequest", body)
+    if problems:
+        model_config = body.get("model_config")
+        secret = model_config.get("api_key") if isinstance(model_config, dict) else None
+        first = problems[0]
+        raise ApiError(
+            op,
+            "invalid",
+            "invalid request",
+            {
+                "field": first.field,
+                "reason": _scrub(first.reason, secret),
+                "violations": [
+                    {"field": p.field, "reason": _scrub(p.reason, secret)} for p in problems[:20]
+                ],
+            },
+        )
+    return body
+
+
+def _spec(body: dict[str, Any], request: web.Request) -> SessionSpec:
+    mc = body["model_config"]
+    session_id = body["session_id"]
+    return SessionSpec(
+        session_id=session_id,
+        prompt=body["prompt"],
+        system_prompt=body.get("system_prompt"),
+        workspace=request.app[store_key].workspace_for(session_id),
+        model=ModelConfig(
+            provider=mc["provider"],
+            model=mc["model"],
+            api_key=mc["api_key"],
+            temperature=mc.get("temperature"),
+            max_tokens=mc.get("max_tokens"),
+            enabled_tools=tuple(mc.get("enabled_tools", ("read", "write", "bash", "edit"))),
+            model_version=mc.get("model_version"),
+            api_endpoint=mc.get("api_endpoint"),
+            system_prompt=mc.get("system_prompt"),
+        ),
+    )
+
+
+async def create_session(request: web.Request) -> web.Response:
+    op = "createSession"
+    body = await _read_create_body(request)
+    config = request.app[config_key]
+    retry = {"Retry-After": str(config.retry_after)}
+    reason = not_ready_reason(request.app)
+    if reason is not None:
+        raise ApiError(
+            op, "limit_reached", f"sidecar not ready: {reason}", {"reason": reason}, retry
+        )
+    store = request.app[store_key]
+    try:
+        session = store.create(_spec(body, request))
+    except SessionExistsError:
+        raise ApiError(
+            op, "duplicate", "session already exists", {"session_id": body["session_id"]}
+        ) from None
+    except SessionLimitError:
+        raise ApiError(
+            op,
+            "limit_reached",
+            "concurrent session limit reached",
+            {"limit": config.max_concurrent_sessions},
+            retry,
+        ) from None
+    location = request.app.router["getSessionStatus"].url_for(session_id=session.session_id)
+    return web.json_response(
+        {
+            "session_id": session.session_id,
+            "status": session.status,
+            "created_at": session.created_at,
+        },
+        status=status_for(op, "created"),
+        headers={"Location": str(location)},
+    )
+
+
+async def session_status(request: web.Request) -> web.Response:
+    session = session_or_error(request, "getSessionStatus")
+    return web.json_response(session.status_body(), status=status_for("getSessionStatus", "status"))
+
+
+async def cancel_session(request: web.Request) -> web.Response:
+    op = "cancelSession"
+    session = session_or_error(request, op)
+    store = request.app[store_key]
+    if session.finished and session.cancelled_at is None:
+        raise ApiError(
+            op, "already_finished", "session already finished", {"status": session.status}
+        )
+    if not session.finished:
+        await store.cancel(session, "cancelled_by_client")
+    return web.json_response(
+        {
+            "session_id": session.session_id,
+            "status": session.status,
+            "cancelled_at": session.cancelled_at,
+        },
+        status=status_for(op, "cancelled"),
+    )

@@ -1,0 +1,234 @@
+"""Sessions: their state, the sink runtimes report into, and the store that limits them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contract import stream_rules
+from reference_server.event_log import Event, EventLog, LogClosedError, utc_now
+from reference_server.runtime import (
+    OutputStream,
+    RunResult,
+    Runtime,
+    RuntimeFailure,
+    SessionSpec,
+)
+from reference_server.telemetry import Telemetry
+
+log = logging.getLogger("reference_server.sessions")
+
+RUNNING = "running"
+
+
+@dataclass
+class Session:
+    """One session: its spec, its log and what the status endpoint shows."""
+
+    spec: SessionSpec
+    log: EventLog
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = field(default_factory=utc_now)
+    status: str = RUNNING
+    progress: int = 0
+    current_tool: str | None = None
+    files_modified: tuple[str, ...] = ()
+    error: str | None = None
+    cancelled_at: str | None = None
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def session_id(self) -> str:
+        return self.spec.session_id
+
+    @property
+    def finished(self) -> bool:
+        return self.log.closed
+
+    def status_body(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "status": self.status,
+            "progress": self.progress,
+            "current_tool": self.current_tool,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "files_modified": list(self.files_modified),
+            "error": self.error,
+            "last_event_id": self.log.last_id,
+        }
+
+    def emit(self, event: str, data: Mapping[str, Any]) -> Event | None:
+        """Append to the log (stamped), keeping the status view in step; no-op once finished."""
+        stamped = {**data, "timestamp": utc_now()} if event not in _UNSTAMPED else dict(data)
+        try:
+            record = self.log.append(event, stamped)
+        except LogClosedError:
+            log.debug("dropped %s after the terminal event", event)
+            return None
+        self.updated_at = stamped.get("timestamp", self.updated_at)
+        status = stream_rules().session_status_after(event, stamped)
+        if status is not None:
+            self.status = status
+            self.current_tool = None
+            if status == "completed":
+                self.progress = 100
+        return record
+
+
+_UNSTAMPED = stream_rules().unnumbered_events
+
+
+class SessionSink:
+    """The :class:`~reference_server.runtime.EventSink` a runtime reports into."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def output(self, text: str, stream: OutputStream = "stdout") -> None:
+        self._session.emit("output", {"type": stream, "text": text})
+
+    def tool_call(self, call_id: str, tool: str, args: Mapping[str, Any]) -> None:
+        self._session.current_tool = tool
+        self._session.emit("tool_call", {"tool": tool, "args": dict(args), "call_id": call_id})
+
+    def tool_result(self, call_id: str, tool: str, result: Mapping[str, Any]) -> None:
+        self._session.current_tool = None
+        self._session.emit(
+            "tool_result", {"tool": tool, "result": dict(result), "call_id": call_id}
+        )
+
+    def progress(self, progress: int) -> None:
+        value = max(0, min(99, int(progress)))
+        if value <= self._session.progress:
+            return
+        self._session.progress = value
+        self._session.emit(
+            "status",
+            {"status": RUNNING, "progress": value, "current_tool": self._session.current_tool},
+        )
+
+    def warning(self, message: str) -> None:
+        self._session.emit("error", {"error": message, "fatal": False})
+
+
+class SessionExistsError(Exception):
+    """The session id is taken."""
+
+
+class SessionLimitError(Exception):
+    """``MAX_CONCURRENT_SESSIONS`` sessions are running."""
+
+
+class SessionStore:
+    """All sessions of this sidecar; starts and stops their runtime tasks."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        workspace_dir: Path,
+        max_running: int,
+        session_timeout: float,
+        telemetry: Telemetry,
+    ) -> None:
+        self._runtime = runtime
+        self._workspace_dir = workspace_dir
+        self._max_running = max_running
+        self._timeout = session_timeout
+        self._telemetry = telemetry
+        self._sessions: dict[str, Session] = {}
+
+    def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def running(self) -> list[Session]:
+        return [s for s in self._sessions.values() if not s.finished]
+
+    def workspace_for(self, session_id: str) -> Path:
+        return self._workspace_dir / session_id
+
+    def create(self, spec: SessionSpec) -> Session:
+        """Register and start a session (raises if the id is taken or the limit reached)."""
+        if spec.session_id in self._sessions:
+            raise SessionExistsError(spec.session_id)
+        if len(self.running()) >= self._max_running:
+            raise SessionLimitError(self._max_running)
+        spec.workspace.mkdir(parents=True, exist_ok=True)
+        session = Session(spec=spec, log=EventLog(self._telemetry.event_emitted))
+        self._sessions[spec.session_id] = session
+        session.emit("status", {"status": RUNNING, "progress": 0, "current_tool": None})
+        session.task = asyncio.create_task(self._run(session), name=f"session-{spec.session_id}")
+        self._telemetry.session_started()
+        return session
+
+    async def _run(self, session: Session) -> None:
+        sink = SessionSink(session)
+        deadline = asyncio.timeout(self._timeout)
+        try:
+            async with deadline:
+                result: RunResult = await self._runtime.run(session.spec, sink)
+        except TimeoutError:
+            if deadline.expired():
+                message = f"session exceeded SESSION_TIMEOUT ({self._timeout:g} s)"
+                self._fail(session, message, str(stream_rules().timeout_data["code"]))
+            else:
+                log.exception("runtime timed out", extra={"session_id": session.session_id})
+                self._fail(session, "the runtime timed out", "runtime_error")
+        except RuntimeFailure as failure:
+            self._fail(session, failure.message, failure.code)
+        except asyncio.CancelledError:
+            if not session.finished:  # cancelled by shutdown rather than DELETE
+                self._fail(session, "the sidecar shut down while the session ran", "interrupted")
+            raise
+        except Exception:
+            log.exception("runtime crashed", extra={"session_id": session.session_id})
+            self._fail(session, "the runtime failed unexpectedly", "runtime_error")
+        else:
+            session.files_modified = tuple(result.files_modified)
+            session.emit(
+                "complete",
+                {
+                    "final_message": result.final_message,
+                    "files_modified": list(result.files_modified),
+                },
+            )
+        finally:
+            self._telemetry.session_finished(session.status)
+
+    def _fail(self, session: Session, message: str, code: str) -> None:
+        session.error = message
+        session.emit("error", {"error": message, "fatal": True, "code": code})
+        self._telemetry.runtime_error(code)
+
+    async def cancel(self, session: Session, reason: str, grace: float = 5.0) -> None:
+        """End a running session with the cancelled status event, then stop its runtime."""
+        if session.finished:
+            return
+        session.cancelled_at = utc_now()
+        data = {**stream_rules().cancel_data, "progress": session.progress, "reason": reason}
+        session.emit(stream_rules().cancel_event, data)
+        await self._stop_task(session, grace)
+
+    async def interrupt_all(self, grace: float) -> None:
+        """Shutdown: end every running session with a fatal ``interrupted`` error."""
+        running = self.running()
+        for session in running:
+            self._fail(session, "the sidecar shut down while the session ran", "interrupted")
+        await asyncio.gather(*(self._stop_task(s, grace) for s in running))
+
+    async def _stop_task(self, session: Session, grace: float) -> None:
+        task = session.task
+        if task is None or task.done():
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if not done:
+            log.warning("runtime ignored cancellation", extra={"session_id": session.session_id})
+
+    def remove_workspace(self, session_id: str) -> None:
+        shutil.rmtree(self.workspace_for(session_id), ignore_errors=True)

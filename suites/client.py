@@ -1,0 +1,292 @@
+"""``SidecarClient``: exactly the calls the backend makes to a sidecar (httpx, sync + async).
+
+Paths come from the contract's operations; nothing here restates a route. Methods return
+the raw ``httpx.Response`` so verifiers can judge any answer; ``stream`` returns an
+:class:`EventStream` that parses the body with the strict SSE parser.
+
+    with SidecarClient("http://127.0.0.1:3003", secret="s") as client:
+        client.create_session(session_id, "Write hello.txt", model_config(...))
+        with client.stream(session_id) as stream:
+            for event in stream:
+                ...
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from contract import operation, stream_rules
+from suites.sse import SSEEvent, SSEParser
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=30.0)
+
+
+def model_config(
+    scenario: str,
+    api_endpoint: str,
+    api_key: str = "sk-test-not-a-real-key",
+    *,
+    provider: str = "openai",
+    enabled_tools: tuple[str, ...] = ("read", "write", "bash", "edit"),
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``model_config`` that makes a sidecar play ``scenario`` of the fake model server."""
+    return {
+        "provider": provider,
+        "model": scenario,
+        "api_key": api_key,
+        "temperature": 0,
+        "max_tokens": 1024,
+        "enabled_tools": list(enabled_tools),
+        "api_endpoint": api_endpoint,
+        **extra,
+    }
+
+
+def session_body(
+    session_id: str, prompt: str, config: Mapping[str, Any], system_prompt: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "session_id": session_id,
+        "prompt": prompt,
+        "model_config": dict(config),
+    }
+    if system_prompt is not None:
+        body["system_prompt"] = system_prompt
+    return body
+
+
+def to_curl(request: httpx.Request, secret: str | None = None) -> str:
+    """A curl command that reproduces ``request`` (the secret shown as $SIDECAR_SECRET)."""
+    parts = ["curl", "-sS", "-X", request.method]
+    for name, value in request.headers.items():
+        if name.lower() in (
+            "host",
+            "content-length",
+            "accept-encoding",
+            "connection",
+            "user-agent",
+        ):
+            continue
+        if secret and secret in value:
+            value = value.replace(secret, "$SIDECAR_SECRET")
+            parts += ["-H", f'"{name}: {value}"']
+            continue
+        parts += ["-H", shlex.quote(f"{name}: {value}")]
+    if request.content:
+        parts += ["--data-binary", shlex.quote(request.content.decode("utf-8", "replace"))]
+    if "text/event-stream" in request.headers.get("accept", ""):
+        parts.insert(1, "-N")
+    parts.append(shlex.quote(str(request.url)))
+    return " ".join(parts)
+
+
+@dataclass
+class EventStream:
+    """An open SSE response and what has been parsed from it so far."""
+
+    response: httpx.Response
+    parser: SSEParser = field(default_factory=SSEParser)
+    events: list[SSEEvent] = field(default_factory=list)
+    ended: bool = False
+    """True once the server closed the stream."""
+
+
+class SidecarClient:
+    """Synchronous client (Hypothesis rules and pytest checks are synchronous)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        secret: str | None = None,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.secret = secret
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        self.http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> SidecarClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(self, operation_id: str, *, json: Any = None, **kwargs: Any) -> httpx.Response:
+        """Call a contract operation by id; path parameters as keyword args of ``params``."""
+        op = operation(operation_id)
+        path_params = kwargs.pop("path", {})
+        return self.http.request(op.method, op.url_path(**path_params), json=json, **kwargs)
+
+    def liveness(self) -> httpx.Response:
+        return self.call("getLiveness")
+
+    def health(self) -> httpx.Response:
+        return self.call("getHealth")
+
+    def readiness(self) -> httpx.Response:
+        return self.call("getReadiness")
+
+    def metrics(self) -> httpx.Response:
+        return self.call("getMetrics")
+
+    def create_session(
+        self,
+        session_id: str,
+        prompt: str,
+        config: Mapping[str, Any],
+        system_prompt: str | None = None,
+    ) -> httpx.Response:
+        return self.call(
+            "createSession", json=session_body(session_id, prompt, config, system_prompt)
+        )
+
+    def status(self, session_id: str) -> httpx.Response:
+        return self.call("getSessionStatus", path={"session_id": session_id})
+
+    def cancel(self, session_id: str) -> httpx.Response:
+        return self.call("cancelSession", path={"session_id": session_id})
+
+    def wait_for_status(
+        self, session_id: str, statuses: set[str], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Poll the status endpoint until its status is one of ``statuses``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            body: dict[str, Any] = self.status(session_id).json()
+            if body.get("status") in statuses or time.monotonic() > deadline:
+                return body
+            time.sleep(0.05)
+
+    @contextmanager
+    def open_stream(
+        self, session_id: str, last_event_id: str | int | None = None, read_timeout: float = 30.0
+    ) -> Iterator[EventStream]:
+        """Open the session's stream (any status code; check ``.response``)."""
+        op = operation("streamSession")
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers[stream_rules().resume_header] = str(last_event_id)
+        timeout = httpx.Timeout(10.0, read=read_timeout)
+        with self.http.stream(
+            op.method, op.url_path(session_id=session_id), headers=headers, timeout=timeout
+        ) as response:
+            yield EventStream(response)
+
+    def read_events(
+        self, stream: EventStream, limit: int | None = None, until_idle: float | None = None
+    ) -> list[SSEEvent]:
+        """Read events (all, or until ``limit`` new ones); returns the new events."""
+        new: list[SSEEvent] = []
+        for chunk in stream.response.iter_raw():
+            for event in stream.parser.feed(chunk):
+                stream.events.append(event)
+                new.append(event)
+            if limit is not None and len(new) >= limit:
+                return new
+        for event in stream.parser.close():
+            stream.events.append(event)
+            new.append(event)
+        stream.ended = True
+        return new
+
+    def collect(
+        self, session_id: str, last_event_id: str | int | None = None, read_timeout: float = 30.0
+    ) -> EventStream:
+        """Read a whole stream to its end (the session must finish)."""
+        with self.open_stream(session_id, last_event_id, read_timeout) as stream:
+            if stream.response.status_code == 200:
+                self.read_events(stream)
+            else:
+                stream.response.read()
+            return stream
+
+
+class AsyncSidecarClient:
+    """Asynchronous client with the same calls (for load tests and async backends)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        secret: str | None = None,
+        *,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        self.http = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    async def __aenter__(self) -> AsyncSidecarClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.aclose()
+
+    async def call(self, operation_id: str, *, json: Any = None, **kwargs: Any) -> httpx.Response:
+        op = operation(operation_id)
+        path_params = kwargs.pop("path", {})
+        return await self.http.request(op.method, op.url_path(**path_params), json=json, **kwargs)
+
+    async def liveness(self) -> httpx.Response:
+        return await self.call("getLiveness")
+
+    async def readiness(self) -> httpx.Response:
+        return await self.call("getReadiness")
+
+    async def create_session(
+        self,
+        session_id: str,
+        prompt: str,
+        config: Mapping[str, Any],
+        system_prompt: str | None = None,
+    ) -> httpx.Response:
+        body = session_body(session_id, prompt, config, system_prompt)
+        return await self.call("createSession", json=body)
+
+    async def status(self, session_id: str) -> httpx.Response:
+        return await self.call("getSessionStatus", path={"session_id": session_id})
+
+    async def cancel(self, session_id: str) -> httpx.Response:
+        return await self.call("cancelSession", path={"session_id": session_id})
+
+    @asynccontextmanager
+    async def open_stream(
+        self, session_id: str, last_event_id: str | int | None = None, read_timeout: float = 30.0
+    ) -> AsyncIterator[EventStream]:
+        op = operation("streamSession")
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers[stream_rules().resume_header] = str(last_event_id)
+        timeout = httpx.Timeout(10.0, read=read_timeout)
+        async with self.http.stream(
+            op.method, op.url_path(session_id=session_id), headers=headers, timeout=timeout
+        ) as response:
+            yield EventStream(response)
+
+    async def events(self, stream: EventStream) -> AsyncIterator[SSEEvent]:
+        """Yield events as they arrive until the server closes the stream."""
+        async for chunk in stream.response.aiter_raw():
+            for event in stream.parser.feed(chunk):
+                stream.events.append(event)
+                yield event
+        for event in stream.parser.close():
+            stream.events.append(event)
+            yield event
+        stream.ended = True

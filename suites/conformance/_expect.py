@@ -1,0 +1,64 @@
+"""Shared expectations: status codes from the contract, error bodies, JSON bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from contract import status_for, validate_component
+from suites.verdict import violation
+
+JSON = "application/json"
+
+
+def expect_status(
+    response: httpx.Response, operation_id: str, outcome: str, title: str | None = None
+) -> None:
+    """The response has the status the contract gives ``outcome`` of ``operation_id``."""
+    expected = status_for(operation_id, outcome)
+    if response.status_code != expected:
+        violation(
+            title or f"{operation_id}: {outcome} must answer {expected}",
+            f"HTTP {expected}",
+            f"HTTP {response.status_code}: {response.text[:300]}",
+            response,
+        )
+
+
+def json_body(response: httpx.Response, title: str) -> Any:
+    """The JSON body, or a violation naming what came instead."""
+    if not response.headers.get("content-type", "").startswith(JSON):
+        violation(title, f"Content-Type {JSON}", response.headers.get("content-type"), response)
+    try:
+        return response.json()
+    except ValueError:
+        violation(title, "a JSON body", response.text[:300], response)
+
+
+def expect_schema(response: httpx.Response, component: str, title: str) -> dict[str, Any]:
+    body = json_body(response, title)
+    problems = validate_component(component, body)
+    if problems:
+        violation(
+            title, f"a body valid against {component}", "; ".join(map(str, problems[:5])), response
+        )
+    return dict(body)
+
+
+def expect_error_body(response: httpx.Response, title: str) -> dict[str, Any]:
+    """A 4xx/5xx body that is the contract's error object."""
+    return expect_schema(response, "Error", title)
+
+
+def error_details(response: httpx.Response) -> dict[str, Any] | None:
+    """``details`` of an error body, or ``None`` when the body is not a JSON error object
+    (REST-ERROR-BODY reports that)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    details = body.get("details")
+    return details if isinstance(details, dict) else {}

@@ -1,0 +1,202 @@
+"""Lifecycle clauses: cancel ends the stream, status agrees, timeouts, failures, workspace."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from contract import stream_rules
+from suites.client import SidecarClient
+from suites.fixtures import LONG_RUNNING, MODEL_STALL, RecordedRun, SessionFactory
+from suites.recording import Recording, data_of, record
+from suites.target import TargetOptions
+from suites.verdict import capability_absent, check, precondition_failed
+
+
+def _terminal(rec: Recording) -> tuple[str, dict[str, object]]:
+    index = rec.terminal_index()
+    if rec.status_code != 200 or index is None:
+        precondition_failed("SSE-ONE-TERMINAL", "the stream ended without a terminal event")
+    event = rec.events[index]
+    return event.event, dict(data_of(event))
+
+
+@pytest.mark.clause("CANCEL-ENDS-STREAM")
+def test_cancel_ends_open_streams_with_cancelled_status(
+    sidecar: SidecarClient, sessions: SessionFactory, max_silence: float
+) -> None:
+    rules = stream_rules()
+    session_id = sessions.start(LONG_RUNNING)
+    with sidecar.open_stream(session_id, read_timeout=max_silence) as stream:
+        if stream.response.status_code != 200:
+            precondition_failed("SSE-CONTENT-TYPE", f"HTTP {stream.response.status_code}")
+        sidecar.read_events(stream, limit=1)
+        sidecar.cancel(session_id)
+        started = time.monotonic()
+        try:
+            sidecar.read_events(stream)
+        except Exception as exc:  # read timeout: the stream did not end
+            check(
+                False,
+                "DELETE must end every open stream",
+                "the stream closes",
+                f"{type(exc).__name__} after {time.monotonic() - started:.1f} s",
+                stream.response,
+            )
+    history = [e for e in stream.events if e.event not in rules.unnumbered_events]
+    last = history[-1]
+    data = data_of(last) or {}
+    check(
+        last.event == rules.cancel_event and data.get("status") == rules.cancel_data["status"],
+        "the stream must end with a status cancelled event",
+        f"{rules.cancel_event} {dict(rules.cancel_data)}",
+        f"{last.event} {last.data}",
+        stream.response,
+    )
+    status = sidecar.status(session_id).json()
+    check(
+        status.get("status") == rules.cancel_data["status"],
+        "the status endpoint must say cancelled",
+        rules.cancel_data["status"],
+        status.get("status"),
+    )
+
+
+def _consistent(sidecar: SidecarClient, run: RecordedRun) -> None:
+    rules = stream_rules()
+    event, data = _terminal(run.replay)
+    expected = rules.session_status_after(event, data)
+    status = run.status
+    check(
+        status.get("status") == expected,
+        "the status endpoint must report the stream's terminal status",
+        expected,
+        status.get("status"),
+        run.replay.response,
+    )
+    if event == "complete":
+        check(
+            status.get("files_modified") == data.get("files_modified"),
+            "status files_modified must equal the complete event's",
+            data.get("files_modified"),
+            status.get("files_modified"),
+            run.replay.response,
+        )
+    terminal_id = run.replay.events[run.replay.terminal_index() or 0].id
+    if "last_event_id" in status and terminal_id is not None:
+        check(
+            str(status["last_event_id"]) == terminal_id,
+            "status last_event_id must be the terminal event's id",
+            terminal_id,
+            status["last_event_id"],
+            run.replay.response,
+        )
+
+
+@pytest.mark.clause("STATUS-CONSISTENT")
+def test_status_agrees_with_the_stream(
+    sidecar: SidecarClient,
+    hello_run: RecordedRun,
+    failed_run: RecordedRun,
+    sessions: SessionFactory,
+) -> None:
+    _consistent(sidecar, hello_run)
+    _consistent(sidecar, failed_run)
+    running = sessions.start(LONG_RUNNING)
+    body = sidecar.status(running).json()
+    check(
+        body.get("status") in ("pending", "running"),
+        "a session without terminal event must report a non-terminal status",
+        "pending|running",
+        body.get("status"),
+    )
+
+
+@pytest.mark.clause("RUNTIME-FAILURE-FATAL")
+def test_model_failure_ends_with_fatal_error(failed_run: RecordedRun) -> None:
+    event, data = _terminal(failed_run.live)
+    check(
+        event == "error" and data.get("fatal") is True,
+        "a model failure must end the session with a fatal error event",
+        "error {fatal: true}",
+        f"{event} {data}",
+        failed_run.live.response,
+    )
+    check(
+        failed_run.status.get("status") == "failed",
+        "the status endpoint must say failed",
+        "failed",
+        failed_run.status.get("status"),
+        failed_run.live.response,
+    )
+
+
+@pytest.mark.clause("SESSION-TIMEOUT")
+def test_session_timeout_ends_with_timeout_error(
+    sidecar: SidecarClient, sessions: SessionFactory, target: TargetOptions, max_silence: float
+) -> None:
+    if target.session_timeout is None:
+        capability_absent("the target's SESSION_TIMEOUT was not declared (--session-timeout)")
+    rules = stream_rules()
+    session_id = sessions.start(MODEL_STALL)
+    window = target.session_timeout * 1.5 + 2
+    rec = record(sidecar, session_id, max_silence=max_silence, window=window)
+    if rec.status_code != 200:
+        precondition_failed("SSE-CONTENT-TYPE", f"HTTP {rec.status_code}")
+    index = rec.terminal_index()
+    check(
+        index is not None,
+        "a session past SESSION_TIMEOUT must end",
+        f"a terminal event within {window:.0f} s",
+        "none",
+        rec.response,
+    )
+    assert index is not None
+    event = rec.events[index]
+    data = data_of(event) or {}
+    wanted = dict(rules.timeout_data)
+    check(
+        event.event == rules.timeout_event and all(data.get(k) == v for k, v in wanted.items()),
+        "the terminal event must say timeout",
+        f"{rules.timeout_event} {wanted}",
+        f"{event.event} {event.data}",
+        rec.response,
+    )
+    status = sidecar.status(session_id).json()
+    check(
+        status.get("status") == "failed",
+        "a timed-out session's status must be failed",
+        "failed",
+        status.get("status"),
+    )
+
+
+@pytest.mark.clause("WORKSPACE-CHANGES")
+def test_file_changes_are_real_and_reported(hello_run: RecordedRun, target: TargetOptions) -> None:
+    event, data = _terminal(hello_run.replay)
+    if event != "complete":
+        precondition_failed("SSE-ONE-TERMINAL", f"hello_write ended with {event}")
+    files = data.get("files_modified")
+    check(
+        isinstance(files, list) and "hello.txt" in files,
+        "complete.files_modified must list the file the session wrote",
+        ["hello.txt"],
+        files,
+        hello_run.replay.response,
+    )
+    if target.workspace is None:
+        return
+    written = target.workspace / hello_run.session_id / "hello.txt"
+    check(
+        written.is_file(),
+        "the file must exist in WORKSPACE_DIR/<session_id>/",
+        str(written),
+        "missing",
+    )
+    check(
+        written.read_text() == "hello world\n",
+        "the file must hold what the model wrote",
+        "hello world\\n",
+        written.read_text()[:100],
+    )

@@ -1,0 +1,171 @@
+"""Fixtures of the conformance suite: the target, a client, the fake model, sessions."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from contract import stream_rules
+from suites.client import SidecarClient, model_config
+from suites.harness import fake_model_server
+from suites.plugin import target_or_skip
+from suites.recording import Recording, record
+from suites.target import TargetOptions
+from suites.verdict import precondition_failed
+
+# Scenario ids of the fake model server (fakes/scenarios/*.yaml).
+QUICK = "quick"
+HELLO_WRITE = "hello_write"
+LONG_RUNNING = "long_running"
+CHATTY = "chatty"
+MODEL_500 = "model_500"
+MODEL_STALL = "model_stall"
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> TargetOptions:
+    return target_or_skip(request.config)
+
+
+@pytest.fixture(scope="session")
+def sidecar(target: TargetOptions) -> Iterator[SidecarClient]:
+    """A client with the target's secret; setup errors (unreachable target) are errors."""
+    with SidecarClient(target.url, target.secret) as client:
+        client.liveness()  # raises httpx.ConnectError when the target is unreachable
+        yield client
+
+
+@pytest.fixture(scope="session")
+def anonymous(target: TargetOptions) -> Iterator[SidecarClient]:
+    """A client without credentials."""
+    with SidecarClient(target.url) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def model_endpoint(target: TargetOptions) -> Iterator[str]:
+    if target.model_endpoint:
+        yield target.model_endpoint
+        return
+    with fake_model_server() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def api_key() -> str:
+    """A unique key per run, so that any echo of it anywhere is unmistakable."""
+    return f"sk-verify-{secrets.token_hex(16)}"
+
+
+@pytest.fixture(scope="session")
+def max_silence(target: TargetOptions) -> float:
+    """The longest a stream may stay silent (heartbeat interval with tolerance)."""
+    return stream_rules().max_heartbeat_silence(target.heartbeat_interval)
+
+
+@dataclass
+class SessionFactory:
+    """Starts sessions on the target and cancels the ones left running."""
+
+    client: SidecarClient
+    endpoint: str
+    api_key: str
+    started: list[str] = field(default_factory=list)
+
+    def config(self, scenario: str, **extra: Any) -> dict[str, Any]:
+        return model_config(scenario, self.endpoint, self.api_key, **extra)
+
+    def start(self, scenario: str, prompt: str | None = None, **extra: Any) -> str:
+        """Start a session playing ``scenario``; skip the test if the target refuses."""
+        session_id = str(uuid.uuid4())
+        response = self.client.create_session(
+            session_id, prompt or f"Play scenario {scenario}.", self.config(scenario, **extra)
+        )
+        self.started.append(session_id)
+        if not response.is_success:
+            precondition_failed(
+                "CREATE-201",
+                f"POST /sessions answered {response.status_code}: {response.text[:200]}",
+            )
+        return session_id
+
+    def cancel_all(self) -> None:
+        for session_id in self.started:
+            try:
+                self.client.cancel(session_id)
+            except Exception:  # noqa: S112 (best effort cleanup)
+                continue
+
+
+@pytest.fixture
+def sessions(sidecar: SidecarClient, model_endpoint: str, api_key: str) -> Iterator[SessionFactory]:
+    factory = SessionFactory(sidecar, model_endpoint, api_key)
+    yield factory
+    factory.cancel_all()
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """One finished session read twice: live from its start, and replayed afterwards."""
+
+    session_id: str
+    live: Recording
+    replay: Recording
+    status: dict[str, Any]
+
+
+def _recorded_run(
+    client: SidecarClient, endpoint: str, api_key: str, scenario: str, max_silence: float
+) -> RecordedRun:
+    factory = SessionFactory(client, endpoint, api_key)
+    session_id = factory.start(scenario)
+    live = record(client, session_id, max_silence=max_silence)
+    replay = record(client, session_id, max_silence=max_silence)
+    status = client.status(session_id)
+    body = (
+        status.json()
+        if status.headers.get("content-type", "").startswith("application/json")
+        else {}
+    )
+    if not live.ended:
+        factory.cancel_all()
+    return RecordedRun(session_id, live, replay, body)
+
+
+@pytest.fixture(scope="session")
+def hello_run(
+    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
+) -> RecordedRun:
+    """``hello_write`` (a write tool call, then an answer), recorded live and replayed."""
+    return _recorded_run(sidecar, model_endpoint, api_key, HELLO_WRITE, max_silence)
+
+
+@pytest.fixture(scope="session")
+def failed_run(
+    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
+) -> RecordedRun:
+    """``model_500``: the model answers HTTP 500, so the session must fail."""
+    return _recorded_run(sidecar, model_endpoint, api_key, MODEL_500, max_silence)
+
+
+@pytest.fixture(scope="session")
+def stalled_run(
+    sidecar: SidecarClient,
+    model_endpoint: str,
+    api_key: str,
+    target: TargetOptions,
+    max_silence: float,
+) -> Iterator[Recording]:
+    """A stream of a session whose model stalls, read for two heartbeat intervals:
+    only heartbeats can keep it alive."""
+    factory = SessionFactory(sidecar, model_endpoint, api_key)
+    session_id = factory.start(MODEL_STALL)
+    window = 2 * target.heartbeat_interval + 0.5
+    recording = record(sidecar, session_id, max_silence=max_silence, window=window)
+    factory.cancel_all()  # free its slot at once (CREATE-LIMIT-503 counts running sessions)
+    yield recording

@@ -1,0 +1,133 @@
+"""Outcomes per clause: gathered from pytest reports, written as the JSON clause report."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from contract import Catalogue, Level
+from suites.verdict import ClauseViolation, Outcome
+
+UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One test's outcome for a clause."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    outcome: str
+    duration: float
+    message: str = ""
+    expected: str | None = None
+    actual: str | None = None
+    curl: str | None = None
+
+
+def classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[str, Any] | None:
+    """The clause outcome a pytest report stands for (``None``: nothing to record)."""
+    if report.when == "call" and report.passed:
+        return {"outcome": Outcome.PASS, "duration": report.duration}
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        return {"outcome": Outcome.SKIP, "duration": report.duration, "message": reason}
+    if not report.failed:
+        return None
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(exc, ClauseViolation):
+        return {
+            "outcome": Outcome.FAIL,
+            "duration": report.duration,
+            "message": exc.title,
+            "expected": exc.expected,
+            "actual": exc.actual,
+            "curl": exc.curl,
+        }
+    if isinstance(exc, UNREACHABLE):
+        message = f"target unreachable: {exc}"
+        return {"outcome": Outcome.ERROR, "duration": report.duration, "message": message}
+    if report.when == "call" and isinstance(exc, AssertionError):
+        return {"outcome": Outcome.FAIL, "duration": report.duration, "message": str(exc)[:2000]}
+    text = f"{type(exc).__name__}: {exc}" if exc is not None else str(report.longrepr)[:2000]
+    return {"outcome": Outcome.ERROR, "duration": report.duration, "message": text[:2000]}
+
+
+@dataclass
+class ClauseRecorder:
+    """Collects test results per clause id for one run."""
+
+    catalogue: Catalogue
+    expected: list[str] = field(default_factory=list)
+    results: dict[str, list[TestResult]] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+    def expect(self, clause_id: str) -> None:
+        if clause_id not in self.expected:
+            self.expected.append(clause_id)
+
+    def add(self, clause_id: str, result: TestResult) -> None:
+        self.results.setdefault(clause_id, []).append(result)
+
+    def outcome(self, clause_id: str) -> str:
+        results = self.results.get(clause_id, [])
+        if not results:
+            return Outcome.ERROR.value  # selected but never reported: the run was cut short
+        worst = max((Outcome(r.outcome) for r in results), key=lambda o: o.rank)
+        return worst.value
+
+    def blocking(self, clause_id: str, strict: bool) -> bool:
+        level = self.catalogue[clause_id].level
+        return level is Level.MUST or (strict and level is Level.SHOULD)
+
+    def verdict(self, strict: bool) -> str:
+        outcomes = {c: self.outcome(c) for c in self.expected}
+        if any(o == "fail" and self.blocking(c, strict) for c, o in outcomes.items()):
+            return "fail"
+        if any(o == "error" and self.blocking(c, strict) for c, o in outcomes.items()):
+            return "error"
+        return "pass"
+
+    def exit_code(self, strict: bool) -> int:
+        return {"pass": 0, "fail": 1, "error": 2}[self.verdict(strict)]
+
+    def as_dict(self, target: dict[str, Any], strict: bool) -> dict[str, Any]:
+        clauses = []
+        summary = {o.value: 0 for o in Outcome}
+        for clause_id in self.expected:
+            clause = self.catalogue[clause_id]
+            outcome = self.outcome(clause_id)
+            summary[outcome] += 1
+            clauses.append(
+                {
+                    "id": clause.id,
+                    "level": clause.level.value,
+                    "area": clause.area,
+                    "title": clause.title,
+                    "requirement": clause.requirement,
+                    "outcome": outcome,
+                    "blocking": self.blocking(clause_id, strict),
+                    "tests": [asdict(r) for r in self.results.get(clause_id, [])],
+                }
+            )
+        return {
+            "target": target,
+            "strict": strict,
+            "catalogue_version": self.catalogue.version,
+            "started_at": self.started,
+            "duration_s": round(time.time() - self.started, 3),
+            "summary": summary,
+            "verdict": self.verdict(strict),
+            "clauses": clauses,
+        }
+
+    def write(self, path: Path, target: dict[str, Any], strict: bool) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.as_dict(target, strict), indent=2) + "\n")

@@ -1,0 +1,38 @@
+"""The target under verification and what it declares about itself (from CLI/env, once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """Everything the suites know about the sidecar they verify."""
+
+    url: str
+    secret: str | None = None
+    model_endpoint: str | None = None
+    """Base URL of a running fake model server; ``None``: the suite starts one."""
+    heartbeat_interval: float = 30.0
+    """HEARTBEAT_INTERVAL the target runs with."""
+    session_timeout: float | None = None
+    """SESSION_TIMEOUT the target runs with, when it is short enough to test."""
+    max_sessions: int | None = None
+    """MAX_CONCURRENT_SESSIONS the target runs with; ``None``: probe for the limit."""
+    workspace: Path | None = None
+    """The target's WORKSPACE_DIR as seen from here, when shared."""
+    strict: bool = False
+    """SHOULD clauses fail the run."""
+
+    def redacted(self) -> dict[str, object]:
+        return {
+            "url": self.url,
+            "secret": "***" if self.secret else None,
+            "model_endpoint": self.model_endpoint,
+            "heartbeat_interval": self.heartbeat_interval,
+            "session_timeout": self.session_timeout,
+            "max_sessions": self.max_sessions,
+            "workspace": str(self.workspace) if self.workspace else None,
+            "strict": self.strict,
+        }

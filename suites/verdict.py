@@ -1,0 +1,81 @@
+"""What a check concludes: ``ClauseViolation`` (a failure), and skips for absent capabilities.
+
+Outcomes per clause (h2spec/OCI style): ``pass``; ``fail`` (the target violated the
+clause: expected vs actual, and a curl line that reproduces it); ``skip`` (the clause
+cannot apply: capability absent, or a precondition clause already failed); ``error``
+(target unreachable or a suite bug: never reported as a fail).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, NoReturn
+
+import httpx
+import pytest
+
+from suites.client import to_curl
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        """Worse outcomes rank higher (a clause's outcome is its worst test's)."""
+        return {"skip": 0, "pass": 1, "error": 2, "fail": 3}[self.value]
+
+
+class ClauseViolation(AssertionError):
+    """The target broke a clause. Carries a title, the expected, the actual and a curl line."""
+
+    def __init__(self, title: str, expected: Any, actual: Any, curl: str | None = None) -> None:
+        self.title = title
+        self.expected = _short(expected)
+        self.actual = _short(actual)
+        self.curl = curl
+        lines = [title, f"Expected: {self.expected}", f"Actual:   {self.actual}"]
+        if curl:
+            lines.append(f"Reproduce: {curl}")
+        super().__init__("\n".join(lines))
+
+
+def _short(value: Any, limit: int = 600) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def violation(
+    title: str,
+    expected: Any,
+    actual: Any,
+    response: httpx.Response | None = None,
+    secret: str | None = None,
+) -> NoReturn:
+    """Raise a :class:`ClauseViolation` (with a curl line when there is a response)."""
+    curl = to_curl(response.request, secret) if response is not None else None
+    raise ClauseViolation(title, expected, actual, curl)
+
+
+def check(
+    condition: bool,
+    title: str,
+    expected: Any,
+    actual: Any,
+    response: httpx.Response | None = None,
+) -> None:
+    if not condition:
+        violation(title, expected, actual, response)
+
+
+def capability_absent(reason: str) -> NoReturn:
+    """The clause cannot apply to this target as configured."""
+    pytest.skip(f"capability absent: {reason}")
+
+
+def precondition_failed(clause_id: str, reason: str) -> NoReturn:
+    """Another clause this check relies on is violated; that clause reports it."""
+    pytest.skip(f"precondition {clause_id} not met: {reason}")
