@@ -121,7 +121,7 @@ def pytest_args(
         *[f"suites.{name}" for name in opts.suites],
         "--sidecar-url",
         target.url,
-        "--heartbeat-interval",
+        "--sidecar-heartbeat-interval",
         str(target.heartbeat_interval),
         "--clause-report",
         str(report),
@@ -133,13 +133,13 @@ def pytest_args(
     if target.model_endpoint:
         args += ["--model-endpoint", target.model_endpoint]
     if target.session_timeout is not None:
-        args += ["--session-timeout", str(target.session_timeout)]
+        args += ["--sidecar-session-timeout", str(target.session_timeout)]
     if target.max_sessions is not None:
-        args += ["--max-sessions", str(target.max_sessions)]
+        args += ["--sidecar-max-sessions", str(target.max_sessions)]
     if target.workspace is not None:
         args += ["--sidecar-workspace", str(target.workspace)]
     if target.strict:
-        args.append("--strict")
+        args.append("--sidecar-strict")
     if opts.only:
         args += ["--only", opts.only]
     if opts.junit:
@@ -206,7 +206,7 @@ def render(report: dict[str, Any], console: Console) -> None:
 
 
 def run_verify(opts: VerifyOptions, console: Console | None = None) -> int:
-    console = console or Console(stderr=False, highlight=False)
+    console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ocs-verify-")))
         if opts.target is None:

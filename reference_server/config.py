@@ -62,7 +62,7 @@ class Config:
         values = asdict(self)
         values["workspace_dir"] = str(self.workspace_dir)
         if self.shared_secret:
-            values["shared_secret"] = "***"  # noqa: S105 (a mask)
+            values["shared_secret"] = "***"
         return values
 
     def with_overrides(self, **overrides: Any) -> Config:

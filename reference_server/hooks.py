@@ -1,42 +1,43 @@
 """The stream seam the test harness uses to build faulty sidecars.
 
-The defaults *are* the contract; ``fakes.faulty`` overrides one method per fault so
-that the suites can prove they catch it. Production code never subclasses this.
+The defaults *are* the contract; ``fakes.faulty`` overrides one method per fault so that
+the suites can prove they catch it. Production code never subclasses these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from contract import stream_rules
 from reference_server.event_log import Event, encode_frame
+from reference_server.sessions import Session
 
 
-class StreamHooks:
-    """How the stream handler turns the log into bytes."""
+class StreamFilter:
+    """How one stream connection turns the log into bytes."""
 
-    def response_headers(self) -> dict[str, str]:
-        """Headers of a 200 stream response."""
-        headers = dict(stream_rules().response_headers)
-        headers["Content-Type"] += "; charset=utf-8"
-        return headers
+    def __init__(self, session: Session, requested_after: int | None) -> None:
+        self.session = session
+        self.requested_after = requested_after
 
-    def resume_after(self, requested: int | None) -> int | None:
+    @property
+    def resumed(self) -> bool:
+        return self.requested_after is not None
+
+    def resume_after(self) -> int | None:
         """The id the stream resumes after (``None`` = from the start)."""
-        return requested
+        return self.requested_after
 
     def preamble(self) -> bytes:
         """Bytes sent before the first event (the retry hint)."""
         return f"retry: {stream_rules().retry_hint_ms}\n\n".encode()
 
-    def frames(self, event: Event, resumed: bool) -> list[bytes]:
-        """The bytes for one event of the log (``resumed``: the stream had a Last-Event-ID)."""
+    def frames(self, event: Event) -> list[bytes]:
+        """The bytes for one event of the log."""
         return [event.frame]
 
     def heartbeat(self) -> bytes | None:
         """A heartbeat frame (no id), or ``None`` to send nothing."""
         rules = stream_rules()
-        return encode_frame(rules.heartbeat_event, _as_dict(rules.heartbeat_data), None)
+        return encode_frame(rules.heartbeat_event, dict(rules.heartbeat_data), None)
 
     def after_terminal(self) -> list[bytes]:
         """Frames after the terminal event (the contract: none)."""
@@ -46,6 +47,22 @@ class StreamHooks:
         """Whether to close the stream after the terminal event (the contract: yes)."""
         return True
 
+    def closed(self) -> None:
+        """The connection ended (either side)."""
 
-def _as_dict(data: Mapping[str, object]) -> dict[str, object]:
-    return dict(data)
+
+class StreamHooks:
+    """Factory of per-connection filters, plus the response-level choices."""
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers of a 200 stream response."""
+        headers = dict(stream_rules().response_headers)
+        headers["Content-Type"] += "; charset=utf-8"
+        return headers
+
+    def answer_nothing_after(self) -> bool:
+        """Answer 204 when Last-Event-ID names the terminal event (the contract: yes)."""
+        return True
+
+    def open(self, session: Session, requested_after: int | None) -> StreamFilter:
+        return StreamFilter(session, requested_after)

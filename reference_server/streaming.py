@@ -46,9 +46,10 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
     session = session_or_error(request, OPERATION)
     hooks = request.app[hooks_key]
     requested = _resume_after(request, session)
-    after = hooks.resume_after(requested)
+    stream = hooks.open(session, requested)
+    after = stream.resume_after()
     terminal = session.log.terminal
-    if terminal is not None and after == terminal.id:
+    if terminal is not None and after == terminal.id and hooks.answer_nothing_after():
         return web.Response(status=status_for(OPERATION, "nothing_after"))
 
     response = web.StreamResponse(
@@ -57,34 +58,33 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     config = request.app[config_key]
     telemetry = request.app[telemetry_key]
+    timeout = config.stream_write_timeout
     request.app[streams_key].add(response)
     telemetry.streams_active.inc()
     try:
-        await _write(response, hooks.preamble(), config.stream_write_timeout)
+        await _write(response, stream.preamble(), timeout)
         async for batch in session.log.follow(after or 0, config.heartbeat_interval):
             if not batch:
-                heartbeat = hooks.heartbeat()
+                heartbeat = stream.heartbeat()
                 if heartbeat is not None:
-                    await _write(response, heartbeat, config.stream_write_timeout)
+                    await _write(response, heartbeat, timeout)
                     telemetry.heartbeats_sent.inc()
                 continue
-            frames = b"".join(
-                f for event in batch for f in hooks.frames(event, requested is not None)
-            )
-            await _write(response, frames, config.stream_write_timeout)
-        trailer = b"".join(hooks.after_terminal())
+            await _write(response, b"".join(f for e in batch for f in stream.frames(e)), timeout)
+        trailer = b"".join(stream.after_terminal())
         if trailer:
-            await _write(response, trailer, config.stream_write_timeout)
-        if not hooks.close_after_terminal():
-            await _hold_open(request, response, config.heartbeat_interval)
+            await _write(response, trailer, timeout)
+        if not stream.close_after_terminal():
+            await _hold_open(request, config.heartbeat_interval)
         await response.write_eof()
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
         log.debug("reader disconnected", extra={"session_id": session.session_id})
     except TimeoutError:
         log.info("slow reader disconnected", extra={"session_id": session.session_id})
         if request.transport is not None:
             request.transport.close()
     finally:
+        stream.closed()
         telemetry.streams_active.dec()
     return response
 
@@ -95,7 +95,7 @@ async def _write(response: web.StreamResponse, data: bytes, timeout: float) -> N
         await response.write(data)
 
 
-async def _hold_open(request: web.Request, response: web.StreamResponse, interval: float) -> None:
+async def _hold_open(request: web.Request, interval: float) -> None:
     """Keep a stream open after its terminal event (only a faulty sidecar does this)."""
     lifecycle = request.app[lifecycle_key]
     while not lifecycle.draining:

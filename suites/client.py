@@ -97,6 +97,13 @@ class EventStream:
     events: list[SSEEvent] = field(default_factory=list)
     ended: bool = False
     """True once the server closed the stream."""
+    _chunks: Iterator[bytes] | None = None
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's raw chunks; one iterator per stream, so reads can be resumed."""
+        if self._chunks is None:
+            self._chunks = self.response.iter_raw()
+        return self._chunks
 
 
 class SidecarClient:
@@ -192,7 +199,7 @@ class SidecarClient:
     ) -> list[SSEEvent]:
         """Read events (all, or until ``limit`` new ones); returns the new events."""
         new: list[SSEEvent] = []
-        for chunk in stream.response.iter_raw():
+        for chunk in stream.chunks():
             for event in stream.parser.feed(chunk):
                 stream.events.append(event)
                 new.append(event)
@@ -247,8 +254,14 @@ class AsyncSidecarClient:
     async def liveness(self) -> httpx.Response:
         return await self.call("getLiveness")
 
+    async def health(self) -> httpx.Response:
+        return await self.call("getHealth")
+
     async def readiness(self) -> httpx.Response:
         return await self.call("getReadiness")
+
+    async def metrics(self) -> httpx.Response:
+        return await self.call("getMetrics")
 
     async def create_session(
         self,

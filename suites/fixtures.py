@@ -160,7 +160,7 @@ def stalled_run(
     api_key: str,
     target: TargetOptions,
     max_silence: float,
-) -> Iterator[Recording]:
+) -> Recording:
     """A stream of a session whose model stalls, read for two heartbeat intervals:
     only heartbeats can keep it alive."""
     factory = SessionFactory(sidecar, model_endpoint, api_key)
@@ -168,4 +168,4 @@ def stalled_run(
     window = 2 * target.heartbeat_interval + 0.5
     recording = record(sidecar, session_id, max_silence=max_silence, window=window)
     factory.cancel_all()  # free its slot at once (CREATE-LIMIT-503 counts running sessions)
-    yield recording
+    return recording

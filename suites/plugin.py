@@ -38,19 +38,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fake model server base URL (default: start one)",
     )
     group.addoption(
-        "--heartbeat-interval",
+        "--sidecar-heartbeat-interval",
         type=float,
         default=30.0,
         help="HEARTBEAT_INTERVAL the target declares (s)",
     )
     group.addoption(
-        "--session-timeout",
+        "--sidecar-session-timeout",
         type=float,
         default=None,
         help="SESSION_TIMEOUT the target declares (s); SESSION-TIMEOUT skips without it",
     )
     group.addoption(
-        "--max-sessions",
+        "--sidecar-max-sessions",
         type=int,
         default=None,
         help="MAX_CONCURRENT_SESSIONS the target declares (default: probe)",
@@ -62,7 +62,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the target's WORKSPACE_DIR, when this machine can read it",
     )
     group.addoption(
-        "--strict", action="store_true", default=False, help="SHOULD clauses fail the run too"
+        "--sidecar-strict",
+        action="store_true",
+        default=False,
+        help="SHOULD clauses fail the run too",
     )
     group.addoption("--only", default=None, help="run only clauses matching a glob, e.g. 'SSE-*'")
     group.addoption("--clause-report", type=Path, default=None, help="write the JSON clause report")
@@ -78,11 +81,11 @@ def pytest_configure(config: pytest.Config) -> None:
             url=url.rstrip("/"),
             secret=config.getoption("sidecar_secret") or None,
             model_endpoint=config.getoption("model_endpoint"),
-            heartbeat_interval=config.getoption("heartbeat_interval"),
-            session_timeout=config.getoption("session_timeout"),
-            max_sessions=config.getoption("max_sessions"),
+            heartbeat_interval=config.getoption("sidecar_heartbeat_interval"),
+            session_timeout=config.getoption("sidecar_session_timeout"),
+            max_sessions=config.getoption("sidecar_max_sessions"),
             workspace=config.getoption("sidecar_workspace"),
-            strict=config.getoption("strict"),
+            strict=config.getoption("sidecar_strict"),
         )
         if url
         else None
@@ -123,7 +126,9 @@ def pytest_collection_modifyitems(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     ids = clause_ids(item)
     if not ids:
@@ -147,7 +152,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not recorder.expected:
         return
     target = config.stash[target_key]
-    strict = bool(config.getoption("strict"))
+    strict = bool(config.getoption("sidecar_strict"))
     path = config.getoption("clause_report")
     if path is not None:
         recorder.write(path, target.redacted() if target else {}, strict)

@@ -167,14 +167,14 @@ def test_ids_strictly_increase(hello_run: RecordedRun, failed_run: RecordedRun) 
 @pytest.mark.clause("SSE-FIRST-EVENT")
 def test_first_event_is_status(hello_run: RecordedRun) -> None:
     rules = stream_rules()
-    history = hello_run.replay.numbered()
-    _need_stream(hello_run.replay)
+    history = hello_run.live.numbered()
+    _need_stream(hello_run.live)
     check(
         bool(history),
         "the history must not be empty",
         "a first event",
         "no events",
-        hello_run.replay.response,
+        hello_run.live.response,
     )
     first = history[0]
     status = (data_of(first) or {}).get("status") if first.event == rules.first_event else None
@@ -183,7 +183,7 @@ def test_first_event_is_status(hello_run: RecordedRun) -> None:
         "the first event must be a status event with pending|running",
         f"{rules.first_event} {sorted(rules.first_statuses)}",
         f"{first.event} {first.data}",
-        hello_run.replay.response,
+        hello_run.live.response,
     )
 
 
@@ -284,6 +284,8 @@ def test_resume_after_forced_disconnect(
         precondition_failed("SSE-FIRST-EVENT", "no event before the disconnect")
     resumed = record(sidecar, session_id, ids[-1], max_silence=max_silence)
     full = record(sidecar, session_id, max_silence=max_silence)
+    if full.history()[: len(first.history())] != first.history():
+        precondition_failed("SSE-REPLAY", "a full read does not start with what was read live")
     _need_stream(resumed)
     combined = first.history() + resumed.history()
     check(
@@ -400,7 +402,7 @@ def test_stream_sends_retry_hint(hello_run: RecordedRun) -> None:
 
 @pytest.mark.clause("SSE-TOOL-PAIRING")
 def test_tool_calls_pair_with_results(hello_run: RecordedRun) -> None:
-    rec = hello_run.replay
+    rec = hello_run.live
     _need_stream(rec)
     calls: dict[str, str] = {}
     results: set[str] = set()
@@ -448,7 +450,7 @@ def test_tool_calls_pair_with_results(hello_run: RecordedRun) -> None:
 
 @pytest.mark.clause("SSE-PROGRESS-MONOTONIC")
 def test_progress_never_decreases(hello_run: RecordedRun) -> None:
-    rec = hello_run.replay
+    rec = hello_run.live
     _need_stream(rec)
     values = [
         d.get("progress")

@@ -1,0 +1,395 @@
+"""Faulty sidecars: the reference with one fault each, declaring the clauses it violates.
+
+Each :class:`Fault` is a modifier over the reference server (a config override, a
+middleware, a stream filter, or a runtime wrapper), named after what it breaks. The
+self-test runs the suites against every fault and asserts they flag exactly
+``violates`` (no more, no fewer): that is the proof that every check can fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from fakes.faults import rest, stream
+from fakes.faults.kit import on_requests, on_responses
+from reference_server.app import create_app
+from reference_server.config import Config
+from reference_server.hooks import StreamFilter, StreamHooks
+from reference_server.runtime import Runtime
+from reference_server.sessions import Session
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One way to be wrong."""
+
+    name: str
+    violates: tuple[str, ...]
+    description: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    middleware: Middleware | None = None
+    stream: type[StreamFilter] | None = None
+    hooks: type[StreamHooks] | None = None
+    runtime: Callable[[Runtime], Runtime] | None = None
+    patch_app: Callable[[web.Application], None] | None = None
+
+
+def _catalogue() -> dict[str, Fault]:
+    faults = [
+        Fault(
+            "healthz_wrong_body",
+            ("PROBE-LIVE",),
+            "/healthz answers {'status': 'up'}",
+            middleware=on_responses(rest.healthz_up),
+        ),
+        Fault(
+            "health_alias_missing",
+            ("PROBE-HEALTH-ALIAS",),
+            "/health answers 404",
+            middleware=on_responses(rest.health_gone),
+        ),
+        Fault(
+            "ready_wrong_body",
+            ("PROBE-READY",),
+            "/ready answers {'ready': true}",
+            middleware=on_responses(rest.ready_bool),
+        ),
+        Fault(
+            "probes_need_auth",
+            ("PROBE-NO-AUTH",),
+            "probes demand credentials",
+            middleware=on_requests(rest.probes_need_auth),
+        ),
+        Fault(
+            "error_body_not_json",
+            ("REST-ERROR-BODY",),
+            "session errors are plain text",
+            middleware=on_responses(rest.error_text),
+        ),
+        Fault(
+            "unknown_route_html",
+            ("REST-UNKNOWN-ROUTE",),
+            "unknown paths answer HTML",
+            middleware=on_responses(rest.unknown_route_html),
+        ),
+        Fault(
+            "wrong_method_404",
+            ("REST-METHOD-NOT-ALLOWED",),
+            "405 becomes 404",
+            middleware=on_responses(rest.method_404),
+        ),
+        Fault(
+            "no_request_id",
+            ("REST-REQUEST-ID",),
+            "X-Request-ID is never sent",
+            patch_app=rest.no_request_id,
+        ),
+        Fault(
+            "create_200",
+            ("CREATE-201",),
+            "POST /sessions answers 200 instead of 201",
+            middleware=rest.status_rewrite("createSession", "created", 200),
+        ),
+        Fault(
+            "no_location",
+            ("CREATE-LOCATION",),
+            "201 without Location",
+            middleware=on_responses(rest.no_location),
+        ),
+        Fault(
+            "invalid_is_422",
+            ("CREATE-INVALID-400",),
+            "schema violations answer 422",
+            middleware=on_responses(rest.validation_422),
+        ),
+        Fault(
+            "bad_json_500",
+            ("CREATE-BAD-JSON-400",),
+            "malformed JSON answers 500",
+            middleware=on_responses(rest.bad_json_500),
+        ),
+        Fault(
+            "media_type_ignored",
+            ("CREATE-MEDIA-TYPE-415",),
+            "text/plain bodies accepted",
+            middleware=on_requests(rest.text_plain_is_json),
+        ),
+        Fault(
+            "no_body_limit",
+            ("CREATE-TOO-LARGE-413",),
+            "any body size is read",
+            config={"max_body_bytes": 64 * 1024 * 1024},
+        ),
+        Fault(
+            "duplicate_accepted",
+            ("CREATE-DUPLICATE-409",),
+            "a taken id answers 201",
+            middleware=on_responses(rest.duplicate_created),
+        ),
+        Fault(
+            "limit_not_enforced",
+            ("CREATE-LIMIT-503",),
+            "MAX_CONCURRENT_SESSIONS ignored",
+            config={"max_concurrent_sessions": 10_000},
+        ),
+        Fault(
+            "status_progress_text",
+            ("STATUS-200",),
+            "status progress is a string",
+            middleware=on_responses(rest.progress_text),
+        ),
+        Fault(
+            "status_unknown_410",
+            ("STATUS-UNKNOWN-404",),
+            "unknown session status is 410",
+            middleware=on_responses(rest.status_unknown_410),
+        ),
+        Fault(
+            "malformed_id_404",
+            ("SESSION-ID-MALFORMED-400",),
+            "malformed ids answer 404",
+            middleware=on_responses(rest.malformed_id_404),
+        ),
+        Fault(
+            "status_lags",
+            ("STATUS-CONSISTENT",),
+            "completed sessions report running",
+            middleware=on_responses(rest.completed_says_running),
+        ),
+        Fault(
+            "cancel_202",
+            ("CANCEL-200",),
+            "DELETE answers 202",
+            middleware=rest.status_rewrite("cancelSession", "cancelled", 202),
+        ),
+        Fault(
+            "cancel_unknown_200",
+            ("CANCEL-UNKNOWN-404",),
+            "DELETE of nothing answers 200",
+            middleware=on_responses(rest.cancel_unknown_ok),
+        ),
+        Fault(
+            "cancel_without_terminal",
+            ("CANCEL-ENDS-STREAM",),
+            "a cancelled stream closes without its cancelled event",
+            stream=stream.DropCancelled,
+        ),
+        Fault(
+            "cancel_twice_409",
+            ("CANCEL-IDEMPOTENT",),
+            "a second DELETE answers 409",
+            middleware=rest.cancel_again_409(),
+        ),
+        Fault(
+            "cancel_finished_200",
+            ("CANCEL-FINISHED-409",),
+            "DELETE of a finished session answers 200",
+            middleware=on_responses(rest.cancel_finished_ok),
+        ),
+        Fault(
+            "timeout_not_enforced",
+            ("SESSION-TIMEOUT",),
+            "SESSION_TIMEOUT ignored",
+            config={"session_timeout": 3600.0},
+        ),
+        Fault(
+            "failure_completes",
+            ("RUNTIME-FAILURE-FATAL",),
+            "model failures end in complete",
+            runtime=rest.failures_complete,
+        ),
+        Fault(
+            "files_unreported",
+            ("WORKSPACE-CHANGES",),
+            "files_modified always empty",
+            runtime=rest.files_unreported,
+        ),
+        Fault(
+            "api_key_echoed",
+            ("SECRET-NEVER-ECHOED",),
+            "status echoes the api_key",
+            middleware=on_responses(rest.api_key_in_status),
+        ),
+        Fault(
+            "auth_not_enforced",
+            ("AUTH-REQUIRED",),
+            "status needs no token",
+            middleware=on_requests(rest.status_open),
+        ),
+        Fault(
+            "metrics_json",
+            ("METRICS-PROMETHEUS",),
+            "/metrics answers JSON",
+            middleware=on_responses(rest.metrics_json),
+        ),
+        Fault(
+            "stream_wrong_content_type",
+            ("SSE-CONTENT-TYPE",),
+            "stream is text/plain",
+            hooks=stream.PlainTextStream,
+        ),
+        Fault(
+            "stream_cacheable", ("SSE-NO-CACHE",), "no Cache-Control", hooks=stream.CacheableStream
+        ),
+        Fault(
+            "stream_buffered",
+            ("SSE-NO-BUFFERING",),
+            "no X-Accel-Buffering",
+            hooks=stream.BufferedStream,
+        ),
+        Fault(
+            "event_without_data",
+            ("SSE-WELL-FORMED",),
+            "an event field without data",
+            stream=stream.EventWithoutData,
+        ),
+        Fault(
+            "unknown_event_type",
+            ("SSE-EVENT-TYPES",),
+            "output events named stdout",
+            stream=stream.RenameOutput,
+        ),
+        Fault(
+            "event_without_timestamp",
+            ("SSE-EVENT-SCHEMA",),
+            "tool_call lacks timestamp",
+            stream=stream.DropToolCallTimestamp,
+        ),
+        Fault("ids_missing", ("SSE-IDS-PRESENT",), "events carry no id", stream=stream.DropIds),
+        Fault("ids_not_numeric", ("SSE-IDS-INCREASE",), "ids are evt-N", stream=stream.TextIds),
+        Fault(
+            "heartbeat_with_id",
+            ("SSE-HEARTBEAT-NO-ID",),
+            "heartbeats carry id 0",
+            stream=stream.HeartbeatWithId,
+        ),
+        Fault(
+            "first_event_not_status",
+            ("SSE-FIRST-EVENT",),
+            "the first status is skipped",
+            stream=stream.SkipFirstStatus,
+        ),
+        Fault(
+            "no_terminal_event",
+            ("SSE-ONE-TERMINAL",),
+            "complete is never sent",
+            stream=stream.DropComplete,
+        ),
+        Fault(
+            "stream_stays_open",
+            ("SSE-CLOSE-AFTER-TERMINAL", "CANCEL-ENDS-STREAM"),
+            "the stream stays open after the terminal event",
+            stream=stream.StaysOpen,
+        ),
+        Fault(
+            "events_after_terminal",
+            ("SSE-CLOSE-AFTER-TERMINAL",),
+            "an output event follows the terminal event",
+            stream=stream.EventsAfterTerminal,
+        ),
+        Fault(
+            "no_replay",
+            ("SSE-REPLAY",),
+            "late subscribers get only the last event",
+            stream=stream.NoReplay,
+        ),
+        Fault(
+            "fanout_drops",
+            ("SSE-FANOUT",),
+            "a second concurrent reader misses output",
+            stream=stream.FanoutDrops,
+        ),
+        Fault(
+            "last_event_id_ignored",
+            ("SSE-RESUME", "SSE-RESUME-AFTER-TERMINAL"),
+            "Last-Event-ID is ignored",
+            stream=stream.IgnoresLastEventId,
+        ),
+        Fault(
+            "duplicate_on_resume",
+            ("SSE-RESUME",),
+            "resuming repeats the last seen event",
+            stream=stream.DuplicateOnResume,
+        ),
+        Fault(
+            "resume_after_terminal_200",
+            ("SSE-RESUME-AFTER-TERMINAL",),
+            "resuming after the terminal event answers an empty 200",
+            hooks=stream.EmptyInsteadOf204,
+        ),
+        Fault(
+            "malformed_last_event_id_replays",
+            ("SSE-RESUME-MALFORMED",),
+            "a malformed Last-Event-ID replays from the start",
+            middleware=on_requests(rest.drop_bad_last_event_id),
+        ),
+        Fault(
+            "ahead_last_event_id_accepted",
+            ("SSE-RESUME-AHEAD",),
+            "a Last-Event-ID beyond the log is accepted",
+            middleware=on_requests(rest.clamp_last_event_id),
+        ),
+        Fault(
+            "unknown_stream_empty",
+            ("SSE-UNKNOWN-SESSION-404",),
+            "an unknown session streams an empty 200",
+            middleware=on_responses(rest.unknown_stream_empty),
+        ),
+        Fault(
+            "no_heartbeat", ("SSE-HEARTBEAT",), "heartbeats never sent", stream=stream.NoHeartbeat
+        ),
+        Fault("no_retry_hint", ("SSE-RETRY-HINT",), "no retry field", stream=stream.NoRetryHint),
+        Fault(
+            "tool_result_unpaired",
+            ("SSE-TOOL-PAIRING",),
+            "tool_result call_id mismatched",
+            stream=stream.UnpairedToolResult,
+        ),
+        Fault(
+            "progress_regresses",
+            ("SSE-PROGRESS-MONOTONIC",),
+            "progress goes 99 then down",
+            stream=stream.ProgressRegresses,
+        ),
+    ]
+    return {f.name: f for f in faults}
+
+
+FAULTS: Mapping[str, Fault] = _catalogue()
+
+
+def create_faulty_app(fault: Fault, config: Config, runtime: Runtime) -> web.Application:
+    """The reference app with ``fault`` applied."""
+    config = replace(config, **dict(fault.config))
+    if fault.runtime is not None:
+        runtime = fault.runtime(runtime)
+    filter_class = fault.stream or StreamFilter
+
+    class Hooks(fault.hooks or StreamHooks):  # type: ignore[misc]
+        def open(self, session: Session, requested_after: int | None) -> StreamFilter:
+            return filter_class(session, requested_after)
+
+    app = create_app(
+        config,
+        runtime,
+        hooks=Hooks(),
+        middlewares=[fault.middleware] if fault.middleware is not None else [],
+    )
+    if fault.patch_app is not None:
+        fault.patch_app(app)
+    return app
+
+
+def describe() -> str:
+    """One line per fault: name, clauses, description."""
+    return "\n".join(
+        f"{f.name:34} {','.join(f.violates):45} {f.description}" for f in FAULTS.values()
+    )
+
+
+__all__ = ["FAULTS", "Fault", "create_faulty_app", "describe"]

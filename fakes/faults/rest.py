@@ -1,0 +1,268 @@
+"""REST faults: middlewares that rewrite requests or responses, and runtime wrappers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from contract import status_for, stream_rules
+from fakes.faults.kit import body_of, json_like, on_responses, route
+from reference_server.keys import config_key, store_key
+from reference_server.middleware import add_request_id_header
+from reference_server.runtime import EventSink, RunResult, Runtime, RuntimeFailure, SessionSpec
+
+
+# ------------------------------------------------------------------ runtime wrappers
+@dataclass
+class WrappedRuntime:
+    inner: Runtime
+    on_result: Callable[[RunResult], RunResult] = lambda r: r
+    on_failure: Callable[[RuntimeFailure], RunResult] | None = None
+    name: str = "faulty"
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def not_ready_reason(self) -> str | None:
+        return self.inner.not_ready_reason()
+
+    async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
+        try:
+            return self.on_result(await self.inner.run(spec, sink))
+        except RuntimeFailure as failure:
+            if self.on_failure is None:
+                raise
+            return self.on_failure(failure)
+
+
+def failures_complete(inner: Runtime) -> Runtime:
+    return WrappedRuntime(inner, on_failure=lambda f: RunResult(f"gave up: {f.code}"))
+
+
+def files_unreported(inner: Runtime) -> Runtime:
+    return WrappedRuntime(inner, on_result=lambda r: replace(r, files_modified=()))
+
+
+# ------------------------------------------------------------------ middlewares
+def status_rewrite(op: str, outcome: str, new_status: int) -> Middleware:
+    wanted = status_for(op, outcome)
+
+    def rewrite(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+        if route(request) == op and response.status == wanted:
+            return json_like(response, body_of(response), new_status)
+        return None
+
+    return on_responses(rewrite)
+
+
+def error_text(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) in ("createSession", "getSessionStatus") and response.status >= 400:
+        return web.Response(status=response.status, text="something went wrong")
+    return None
+
+
+def unknown_route_html(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) is None and response.status == 404:
+        return web.Response(status=404, text="<h1>Not Found</h1>", content_type="text/html")
+    return None
+
+
+def method_404(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    return json_like(response, body_of(response), 404) if response.status == 405 else None
+
+
+def validation_422(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "createSession" and response.status == 400:
+        body = body_of(response)
+        if "violations" in body.get("details", {}):
+            return json_like(response, body, 422)
+    return None
+
+
+def bad_json_500(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "createSession" and response.status == 400:
+        body = body_of(response)
+        if "violations" not in body.get("details", {}):
+            return json_like(response, body, 500)
+    return None
+
+
+def no_location(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    response.headers.pop("Location", None)
+    return None
+
+
+def duplicate_created(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "createSession" and response.status == status_for(
+        "createSession", "duplicate"
+    ):
+        body = {
+            "session_id": body_of(response)["details"]["session_id"],
+            "status": "running",
+            "created_at": body_of(response)["timestamp"],
+        }
+        return json_like(response, body, status_for("createSession", "created"))
+    return None
+
+
+def progress_text(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "getSessionStatus" and response.status == 200:
+        body = body_of(response)
+        return json_like(response, {**body, "progress": str(body["progress"])})
+    return None
+
+
+def completed_says_running(
+    request: web.Request, response: web.Response
+) -> web.StreamResponse | None:
+    if route(request) == "getSessionStatus" and response.status == 200:
+        body = body_of(response)
+        if body["status"] == "completed":
+            return json_like(response, {**body, "status": "running"})
+    return None
+
+
+def api_key_in_status(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "getSessionStatus" and response.status == 200:
+        body = body_of(response)
+        session = request.app[store_key].get(body["session_id"])
+        if session is not None:
+            return json_like(response, {**body, "api_key": session.spec.model.api_key})
+    return None
+
+
+def metrics_json(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "getMetrics":
+        return web.json_response({"metrics": "see dashboard"})
+    return None
+
+
+def healthz_up(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    return web.json_response({"status": "up"}) if route(request) == "getLiveness" else None
+
+
+def ready_bool(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "getReadiness" and response.status == 200:
+        return web.json_response({"ready": True})
+    return None
+
+
+def health_gone(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "getHealth":
+        return web.json_response(
+            {"error": "not found", "timestamp": "2026-01-01T00:00:00Z"}, status=404
+        )
+    return None
+
+
+def cancel_unknown_ok(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "cancelSession" and response.status == 404:
+        return web.json_response(
+            {
+                "session_id": request.match_info["session_id"],
+                "status": "cancelled",
+                "cancelled_at": "2026-01-01T00:00:00Z",
+            }
+        )
+    return None
+
+
+def cancel_again_409() -> Middleware:
+    cancelled: set[str] = set()
+
+    def rewrite(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+        if route(request) != "cancelSession" or response.status != 200:
+            return None
+        session_id = request.match_info["session_id"]
+        if session_id in cancelled:
+            body = {"error": "already cancelled", "timestamp": "2026-01-01T00:00:00Z"}
+            return json_like(response, body, 409)
+        cancelled.add(session_id)
+        return None
+
+    return on_responses(rewrite)
+
+
+def cancel_finished_ok(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "cancelSession" and response.status == status_for(
+        "cancelSession", "already_finished"
+    ):
+        return web.json_response(
+            {
+                "session_id": request.match_info["session_id"],
+                "status": "cancelled",
+                "cancelled_at": "2026-01-01T00:00:00Z",
+            }
+        )
+    return None
+
+
+def unknown_stream_empty(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "streamSession" and response.status == 404:
+        return web.Response(status=200, text="", content_type="text/event-stream")
+    return None
+
+
+def status_unknown_410(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "getSessionStatus" and response.status == 404:
+        return json_like(response, body_of(response), 410)
+    return None
+
+
+def malformed_id_404(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) in ("getSessionStatus", "cancelSession", "streamSession") and (
+        response.status == 400 and body_of(response).get("details", {}).get("field") == "session_id"
+    ):
+        return json_like(response, body_of(response), 404)
+    return None
+
+
+def text_plain_is_json(request: web.Request) -> web.Request:
+    if route(request) == "createSession" and request.content_type == "text/plain":
+        return request.clone(headers={**request.headers, "Content-Type": "application/json"})
+    return request
+
+
+def drop_bad_last_event_id(request: web.Request) -> web.Request:
+    header = stream_rules().resume_header
+    value = request.headers.get(header)
+    if value is not None and not value.strip().isdigit():
+        return request.clone(headers={k: v for k, v in request.headers.items() if k != header})
+    return request
+
+
+def clamp_last_event_id(request: web.Request) -> web.Request:
+    header = stream_rules().resume_header
+    value = request.headers.get(header, "")
+    session = request.app[store_key].get(request.match_info.get("session_id", ""))
+    if value.isdigit() and session is not None and int(value) > session.log.last_id:
+        return request.clone(headers={**request.headers, header: str(session.log.last_id)})
+    return request
+
+
+def probes_need_auth(request: web.Request) -> web.Request | web.StreamResponse:
+    if route(request) in ("getLiveness", "getHealth", "getReadiness") and not request.headers.get(
+        "Authorization"
+    ):
+        return web.json_response(
+            {"error": "unauthorized", "timestamp": "2026-01-01T00:00:00Z"}, status=401
+        )
+    return request
+
+
+def status_open(request: web.Request) -> web.Request:
+    """Lets status through without credentials (the auth middleware sees a good token)."""
+    if route(request) == "getSessionStatus" and "Authorization" not in request.headers:
+        secret = request.app[config_key].shared_secret or ""
+        return request.clone(headers={**request.headers, "Authorization": f"Bearer {secret}"})
+    return request
+
+
+def no_request_id(app: web.Application) -> None:
+    app.on_response_prepare.remove(add_request_id_header)

@@ -1,0 +1,100 @@
+"""Scenario files: what the fake model says, turn by turn (YAML, validated at load)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+SCHEMA_PATH = Path(__file__).resolve().parent / "scenario.schema.json"
+
+
+class ScenarioError(ValueError):
+    """A scenario file is invalid; the message names the file, the path in it and why."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    tool: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Turn:
+    chunks: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    delay: float = 0.0
+    fault: str | None = None
+    """``stall``, ``http_status``, ``malformed_chunk``, ``drop_connection`` or ``endless``."""
+    fault_value: float = 0.0
+    """Seconds of a stall, or the HTTP status."""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    description: str
+    turns: tuple[Turn, ...]
+
+    def turn(self, index: int) -> Turn:
+        """Turn ``index``; past the script, the last text turn again (a model that is done)."""
+        if index < len(self.turns):
+            return self.turns[index]
+        for turn in reversed(self.turns):
+            if turn.chunks and not turn.tool_calls and turn.fault is None:
+                return turn
+        return Turn(chunks=("Done.",))
+
+
+def _words(text: str) -> tuple[str, ...]:
+    pieces = text.split(" ")
+    return (*(p + " " for p in pieces[:-1]), pieces[-1]) if text else ()
+
+
+def _turn(raw: dict[str, Any]) -> Turn:
+    fault = raw.get("fault")
+    name, value = None, 0.0
+    if isinstance(fault, str):
+        name = fault
+    elif isinstance(fault, dict):
+        name, value = next(iter(fault.items()))
+    chunks = tuple(raw["chunks"]) if "chunks" in raw else _words(raw.get("text", ""))
+    return Turn(
+        chunks=chunks,
+        tool_calls=tuple(ToolCall(c["tool"], dict(c["args"])) for c in raw.get("tool_calls", [])),
+        delay=float(raw.get("delay", 0.0)),
+        fault=name,
+        fault_value=float(value),
+    )
+
+
+_VALIDATOR = Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not YAML: {exc}") from None
+    errors = sorted(_VALIDATOR.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "<root>"
+        raise ScenarioError(f"{path}: at {where}: {first.message}")
+    if raw["id"] != path.stem:
+        raise ScenarioError(f"{path}: at id: {raw['id']!r} must equal the file name {path.stem!r}")
+    return Scenario(raw["id"], raw["description"], tuple(_turn(t) for t in raw["turns"]))
+
+
+def load_scenarios(directory: Path = SCENARIO_DIR) -> dict[str, Scenario]:
+    """Every ``*.yaml`` scenario in ``directory``, by id."""
+    return {s.id: s for s in (load_scenario(p) for p in sorted(directory.glob("*.yaml")))}

@@ -1,0 +1,172 @@
+"""Tools of the fake OpenCode runtime, confined to the session's workspace.
+
+Every path is resolved against the workspace; ``..`` escapes, absolute paths outside it,
+symlinks that point out, and hard links to files elsewhere are refused with a tool error
+and never executed. ``bash`` runs with a timeout, an output cap and a minimal environment
+(none of the sidecar's secrets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+READ_CAP = 256 * 1024
+OUTPUT_CAP = 64 * 1024
+
+TOOL_SCHEMAS: Mapping[str, dict[str, Any]] = {
+    "read": {
+        "description": "Read a file of the workspace.",
+        "parameters": {
+            "type": "object",
+            "required": ["filePath"],
+            "properties": {"filePath": {"type": "string"}},
+        },
+    },
+    "write": {
+        "description": "Write a file of the workspace (created or replaced).",
+        "parameters": {
+            "type": "object",
+            "required": ["filePath", "content"],
+            "properties": {"filePath": {"type": "string"}, "content": {"type": "string"}},
+        },
+    },
+    "edit": {
+        "description": "Replace oldString by newString in a file of the workspace.",
+        "parameters": {
+            "type": "object",
+            "required": ["filePath", "oldString", "newString"],
+            "properties": {
+                "filePath": {"type": "string"},
+                "oldString": {"type": "string"},
+                "newString": {"type": "string"},
+            },
+        },
+    },
+    "bash": {
+        "description": "Run a shell command in the workspace.",
+        "parameters": {
+            "type": "object",
+            "required": ["command"],
+            "properties": {"command": {"type": "string"}, "description": {"type": "string"}},
+        },
+    },
+}
+
+
+def tool_definitions(enabled: tuple[str, ...]) -> list[dict[str, Any]]:
+    """OpenAI ``tools`` for the enabled tools."""
+    return [
+        {"type": "function", "function": {"name": name, **TOOL_SCHEMAS[name]}}
+        for name in enabled
+        if name in TOOL_SCHEMAS
+    ]
+
+
+class ToolError(Exception):
+    """The tool refused or failed; reported to the model, not fatal to the session."""
+
+
+@dataclass
+class WorkspaceTools:
+    root: Path
+    bash_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.root = self.root.resolve()
+        self.modified: list[str] = []
+        self._process: asyncio.subprocess.Process | None = None
+
+    def resolve(self, raw: object, *, for_write: bool = False) -> Path:
+        if not isinstance(raw, str) or not raw:
+            raise ToolError("filePath must be a non-empty string")
+        candidate = Path(raw)
+        path = (candidate if candidate.is_absolute() else self.root / candidate).resolve()
+        if not path.is_relative_to(self.root):
+            raise ToolError(f"{raw} is outside the workspace")
+        if for_write and path.exists() and path.is_file() and path.stat().st_nlink > 1:
+            raise ToolError(f"{raw} is a hard link; refusing to write through it")
+        return path
+
+    def _touched(self, path: Path) -> None:
+        relative = str(path.relative_to(self.root))
+        if relative not in self.modified:
+            self.modified.append(relative)
+
+    async def run(self, tool: str, args: Mapping[str, Any]) -> str:
+        if tool == "read":
+            path = self.resolve(args.get("filePath"))
+            if not path.is_file():
+                raise ToolError(f"{args.get('filePath')} does not exist")
+            return path.read_bytes()[:READ_CAP].decode("utf-8", "replace")
+        if tool == "write":
+            path = self.resolve(args.get("filePath"), for_write=True)
+            content = args.get("content")
+            if not isinstance(content, str):
+                raise ToolError("content must be a string")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+            self._touched(path)
+            return f"wrote {len(content.encode())} bytes to {path.relative_to(self.root)}"
+        if tool == "edit":
+            return self._edit(args)
+        if tool == "bash":
+            return await self._bash(args.get("command"))
+        raise ToolError(f"unknown tool {tool!r}")
+
+    def _edit(self, args: Mapping[str, Any]) -> str:
+        path = self.resolve(args.get("filePath"), for_write=True)
+        old, new = args.get("oldString"), args.get("newString")
+        if not isinstance(old, str) or not isinstance(new, str) or not old:
+            raise ToolError("oldString and newString must be strings (oldString non-empty)")
+        if not path.is_file():
+            raise ToolError(f"{args.get('filePath')} does not exist")
+        text = path.read_text(encoding="utf-8")
+        if old not in text:
+            raise ToolError("oldString not found in the file")
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+        self._touched(path)
+        return f"edited {path.relative_to(self.root)}"
+
+    async def _bash(self, command: object) -> str:
+        if not isinstance(command, str) or not command.strip():
+            raise ToolError("command must be a non-empty string")
+        env = {"PATH": os.defpath + ":/usr/local/bin", "HOME": str(self.root), "LANG": "C.UTF-8"}
+        process = await asyncio.create_subprocess_shell(
+            command,
+            cwd=self.root,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._process = process
+        try:
+            async with asyncio.timeout(self.bash_timeout):
+                output, _ = await process.communicate()
+        except TimeoutError:
+            self.kill()
+            raise ToolError(f"command timed out after {self.bash_timeout:g} s") from None
+        finally:
+            if process.returncode is None:
+                self.kill()
+            self._process = None
+        text = output[:OUTPUT_CAP].decode("utf-8", "replace")
+        if len(output) > OUTPUT_CAP:
+            text += f"\n[output truncated at {OUTPUT_CAP} bytes]"
+        if process.returncode:
+            raise ToolError(f"exit code {process.returncode}: {text}")
+        return text
+
+    def kill(self) -> None:
+        """Kill a running command and its process group (on cancellation)."""
+        process = self._process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)
