@@ -96,6 +96,8 @@ async def _stream(
         while True:
             await asyncio.sleep(turn.delay or 0.05)
             await response.write(_chunk(model, cid, {"content": turn.text or "more "}))
+    if turn.delay and not turn.chunks and turn.tool_calls:
+        await asyncio.sleep(turn.delay)
     for n, call in enumerate(turn.tool_calls):
         head = {
             "index": n,

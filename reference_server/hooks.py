@@ -34,6 +34,10 @@ class StreamFilter:
         """The bytes for one event of the log."""
         return [event.frame]
 
+    def pieces(self, data: bytes) -> list[bytes]:
+        """How bytes are split into writes (the contract: any split is valid)."""
+        return [data]
+
     def heartbeat(self) -> bytes | None:
         """A heartbeat frame (no id), or ``None`` to send nothing."""
         rules = stream_rules()

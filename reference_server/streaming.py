@@ -9,6 +9,7 @@ from aiohttp import web
 
 from contract import status_for, stream_rules
 from reference_server.errors import ApiError
+from reference_server.hooks import StreamFilter
 from reference_server.keys import config_key, hooks_key, lifecycle_key, streams_key, telemetry_key
 from reference_server.lookup import session_or_error
 from reference_server.sessions import Session
@@ -62,18 +63,20 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
     request.app[streams_key].add(response)
     telemetry.streams_active.inc()
     try:
-        await _write(response, stream.preamble(), timeout)
+        await _write(response, stream.preamble(), timeout, stream)
         async for batch in session.log.follow(after or 0, config.heartbeat_interval):
             if not batch:
                 heartbeat = stream.heartbeat()
                 if heartbeat is not None:
-                    await _write(response, heartbeat, timeout)
+                    await _write(response, heartbeat, timeout, stream)
                     telemetry.heartbeats_sent.inc()
                 continue
-            await _write(response, b"".join(f for e in batch for f in stream.frames(e)), timeout)
+            await _write(
+                response, b"".join(f for e in batch for f in stream.frames(e)), timeout, stream
+            )
         trailer = b"".join(stream.after_terminal())
         if trailer:
-            await _write(response, trailer, timeout)
+            await _write(response, trailer, timeout, stream)
         if not stream.close_after_terminal():
             await _hold_open(request, config.heartbeat_interval)
         await response.write_eof()
@@ -89,10 +92,13 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _write(response: web.StreamResponse, data: bytes, timeout: float) -> None:
+async def _write(
+    response: web.StreamResponse, data: bytes, timeout: float, stream: StreamFilter
+) -> None:
     """Write, disconnecting a reader that accepts nothing for ``timeout`` seconds."""
     async with asyncio.timeout(timeout):
-        await response.write(data)
+        for piece in stream.pieces(data):
+            await response.write(piece)
 
 
 async def _hold_open(request: web.Request, interval: float) -> None:

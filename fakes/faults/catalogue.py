@@ -271,8 +271,8 @@ def _catalogue() -> dict[str, Fault]:
         Fault(
             "first_event_not_status",
             ("SSE-FIRST-EVENT",),
-            "the first status is skipped",
-            stream=stream.SkipFirstStatus,
+            "the first event is an output event",
+            stream=stream.FirstEventIsOutput,
         ),
         Fault(
             "no_terminal_event",
@@ -357,7 +357,18 @@ def _catalogue() -> dict[str, Fault]:
             stream=stream.ProgressRegresses,
         ),
     ]
-    return {f.name: f for f in faults}
+    variations = [
+        Fault("valid_crlf", (), "valid: CRLF line ends", stream=stream.CrlfLines),
+        Fault(
+            "valid_comment_heartbeats",
+            (),
+            "valid: comment heartbeats",
+            stream=stream.CommentHeartbeats,
+        ),
+        Fault("valid_extra_fields", (), "valid: extra JSON fields", stream=stream.ExtraFields),
+        Fault("valid_odd_chunks", (), "valid: 7-byte writes", stream=stream.OddChunks),
+    ]
+    return {f.name: f for f in [*faults, *variations]}
 
 
 FAULTS: Mapping[str, Fault] = _catalogue()

@@ -62,8 +62,17 @@ def status_rewrite(op: str, outcome: str, new_status: int) -> Middleware:
 
 
 def error_text(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) in ("createSession", "getSessionStatus") and response.status >= 400:
-        return web.Response(status=response.status, text="something went wrong")
+    if route(request) in ("createSession", "getSessionStatus") and response.status in (
+        400,
+        404,
+        409,
+    ):
+        headers = {
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() not in ("content-type", "content-length")
+        }
+        return web.Response(status=response.status, text="something went wrong", headers=headers)
     return None
 
 
@@ -138,7 +147,7 @@ def api_key_in_status(request: web.Request, response: web.Response) -> web.Strea
 
 
 def metrics_json(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "getMetrics":
+    if route(request) == "getMetrics" and response.status == 200:
         return web.json_response({"metrics": "see dashboard"})
     return None
 
@@ -241,7 +250,7 @@ def clamp_last_event_id(request: web.Request) -> web.Request:
     header = stream_rules().resume_header
     value = request.headers.get(header, "")
     session = request.app[store_key].get(request.match_info.get("session_id", ""))
-    if value.isdigit() and session is not None and int(value) > session.log.last_id:
+    if value.isdigit() and len(value) <= 18 and session and int(value) > session.log.last_id:
         return request.clone(headers={**request.headers, header: str(session.log.last_id)})
     return request
 

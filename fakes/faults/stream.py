@@ -52,9 +52,12 @@ class DropToolCallTimestamp(StreamFilter):
         return [reframe(event, data={k: v for k, v in event.data.items() if k != "timestamp"})]
 
 
-class SkipFirstStatus(StreamFilter):
+class FirstEventIsOutput(StreamFilter):
     def frames(self, event: Event) -> list[bytes]:
-        return [] if event.id == 1 else [event.frame]
+        if event.id != 1:
+            return [event.frame]
+        data = {"type": "stdout", "text": "starting", "timestamp": event.data["timestamp"]}
+        return [reframe(event, name="output", data=data)]
 
 
 class DropComplete(StreamFilter):
@@ -72,8 +75,8 @@ class DropCancelled(StreamFilter):
 
 class EventsAfterTerminal(StreamFilter):
     def after_terminal(self) -> list[bytes]:
-        data = {"type": "stdout", "text": "one more thing", "timestamp": "2026-01-01T00:00:00Z"}
-        return [reframe(self.session.log.events()[-1], name="output", event_id=None, data=data)]
+        beat = self.heartbeat()
+        return [beat] if beat else []
 
 
 class StaysOpen(StreamFilter):
@@ -150,3 +153,39 @@ class BufferedStream(StreamHooks):
 class EmptyInsteadOf204(StreamHooks):
     def answer_nothing_after(self) -> bool:
         return False
+
+
+# ------------------------------------------------------------------ valid variations
+class CrlfLines(StreamFilter):
+    """Valid: CRLF line ends."""
+
+    def preamble(self) -> bytes:
+        return super().preamble().replace(b"\n", b"\r\n")
+
+    def frames(self, event: Event) -> list[bytes]:
+        return [event.frame.replace(b"\n", b"\r\n")]
+
+    def heartbeat(self) -> bytes | None:
+        beat = super().heartbeat()
+        return beat.replace(b"\n", b"\r\n") if beat else None
+
+
+class CommentHeartbeats(StreamFilter):
+    """Valid: heartbeats as SSE comments."""
+
+    def heartbeat(self) -> bytes | None:
+        return b": keep-alive\n\n"
+
+
+class ExtraFields(StreamFilter):
+    """Valid: vendor fields in every event's data."""
+
+    def frames(self, event: Event) -> list[bytes]:
+        return [reframe(event, data={**event.data, "x_vendor": {"trace": "abc", "n": 1}})]
+
+
+class OddChunks(StreamFilter):
+    """Valid: bytes flushed in odd boundaries (7-byte writes)."""
+
+    def pieces(self, data: bytes) -> list[bytes]:
+        return [data[i : i + 7] for i in range(0, len(data), 7)]

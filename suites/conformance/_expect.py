@@ -21,9 +21,17 @@ def expect_status(
         violation(
             title or f"{operation_id}: {outcome} must answer {expected}",
             f"HTTP {expected}",
-            f"HTTP {response.status_code}: {response.text[:300]}",
+            f"HTTP {response.status_code}: {body_text(response)}",
             response,
         )
+
+
+def body_text(response: httpx.Response, limit: int = 300) -> str:
+    """The start of the body, without reading a stream that was not read."""
+    try:
+        return response.text[:limit]
+    except httpx.ResponseNotRead:
+        return f"({response.headers.get('content-type', 'unknown')} stream, not read)"
 
 
 def json_body(response: httpx.Response, title: str) -> Any:

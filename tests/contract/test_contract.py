@@ -24,7 +24,15 @@ SEED_ENDPOINTS = {
     ("GET", "/sessions/{session_id}/status"),
 }
 SEED_STATUS_CODES = {200, 201, 400, 404, 409, 503}
-SEED_EVENT_TYPES = {"output", "tool_call", "tool_result", "status", "error", "complete", "heartbeat"}
+SEED_EVENT_TYPES = {
+    "output",
+    "tool_call",
+    "tool_result",
+    "status",
+    "error",
+    "complete",
+    "heartbeat",
+}
 TS = "2026-01-19T21:30:00Z"
 
 

@@ -162,7 +162,9 @@ async def test_200_clients_vanishing_mid_stream_log_no_traceback(
         await reader.readuntil(b"\n\n")
         if index % 2:  # an abortive close (RST) for half of them
             sock = writer.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
         writer.close()
 
     with caplog.at_level(logging.DEBUG):

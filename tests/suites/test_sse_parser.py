@@ -90,14 +90,22 @@ _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_c
 
 
 @given(
-    st.lists(st.tuples(st.from_regex(r"[a-z_]{1,8}", fullmatch=True), st.integers(1, 10**6),
-                       st.lists(_text, min_size=1, max_size=3)), max_size=6),
+    st.lists(
+        st.tuples(
+            st.from_regex(r"[a-z_]{1,8}", fullmatch=True),
+            st.integers(1, 10**6),
+            st.lists(_text, min_size=1, max_size=3),
+        ),
+        max_size=6,
+    ),
     st.sampled_from(["\n", "\r\n", "\r"]),
     st.integers(0, 10_000),
 )
 def test_round_trip(events: list[tuple[str, int, list[str]]], sep: str, cut_seed: int) -> None:
     raw = "".join(
-        f"event: {name}{sep}id: {ident}{sep}" + "".join(f"data: {line}{sep}" for line in lines) + sep
+        f"event: {name}{sep}id: {ident}{sep}"
+        + "".join(f"data: {line}{sep}" for line in lines)
+        + sep
         for name, ident, lines in events
     ).encode()
     cut = cut_seed % (len(raw) + 1)

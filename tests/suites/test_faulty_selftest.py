@@ -1,0 +1,98 @@
+"""Every check can fail: the conformance suite flags exactly the clauses each faulty
+sidecar declares (no more, no fewer), and valid variations pass everything."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from contract import Level, load_catalogue
+from fakes.faults import FAULTS
+from suites import conformance
+from suites.harness import python_module, start_server
+
+SECRET = "selftest-secret"
+DECLARED = ["--heartbeat-interval", "0.5", "--session-timeout", "2.5", "--max-sessions", "3"]
+
+
+def verify(url: str, model_url: str, workspace: Path, report: Path) -> dict[str, object]:
+    argv = python_module(
+        "opencode_sidecar",
+        "verify",
+        "--target",
+        url,
+        "--secret",
+        SECRET,
+        "--model-endpoint",
+        model_url,
+        "--workspace",
+        str(workspace),
+        "--report",
+        str(report),
+        *DECLARED,
+    )
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
+    assert report.exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    result: dict[str, object] = json.loads(report.read_text())
+    result["exit_code"] = done.returncode
+    result["output"] = done.stdout[-4000:]
+    return result
+
+
+def outcomes(report: dict[str, object], outcome: str) -> set[str]:
+    clauses = report["clauses"]
+    assert isinstance(clauses, list)
+    return {c["id"] for c in clauses if c["outcome"] == outcome}
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_suite_flags_exactly_the_declared_clauses(
+    name: str, model_url: str, tmp_path: Path
+) -> None:
+    fault = FAULTS[name]
+    workspace = tmp_path / "workspace"
+    argv = python_module(
+        "fakes",
+        "faulty",
+        name,
+        "--port",
+        "0",
+        "--workspace",
+        str(workspace),
+        "--secret",
+        SECRET,
+        *DECLARED,
+    )
+    with start_server(argv, stderr=subprocess.DEVNULL) as server:
+        report = verify(server.url, model_url, workspace, tmp_path / "report.json")
+    failed = outcomes(report, "fail")
+    assert outcomes(report, "error") == set(), report["output"]
+    declared = set(fault.violates)
+    assert failed == declared, (
+        f"{name}: extra {sorted(failed - declared)}, missing {sorted(declared - failed)}\n"
+        + str(report["output"])
+    )
+    blocking = any(load_catalogue()[c].level is Level.MUST for c in fault.violates)
+    assert report["exit_code"] == (1 if blocking else 0)
+
+
+def test_every_must_and_should_clause_has_a_fault_and_a_test() -> None:
+    catalogue = load_catalogue()
+    faulted = {c for f in FAULTS.values() for c in f.violates}
+    wanted = {c.id for c in catalogue.active() if c.level in (Level.MUST, Level.SHOULD)}
+    assert wanted - faulted == set()
+    assert faulted <= {c.id for c in catalogue}
+    tested = set()
+    for module_info in pkgutil.iter_modules(conformance.__path__):
+        module = importlib.import_module(f"suites.conformance.{module_info.name}")
+        for value in vars(module).values():
+            for mark in getattr(value, "pytestmark", []):
+                if mark.name == "clause":
+                    tested.update(mark.args)
+    assert wanted - tested == set()
+    assert tested <= {c.id for c in catalogue}
