@@ -137,25 +137,34 @@ class WorkspaceTools:
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
         env = {"PATH": os.defpath + ":/usr/local/bin", "HOME": str(self.root), "LANG": "C.UTF-8"}
-        process = await asyncio.create_subprocess_shell(
-            command,
-            cwd=self.root,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_shell(
+                command,
+                cwd=self.root,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
         )
+        try:
+            process = await asyncio.shield(spawn)
+        except asyncio.CancelledError:  # cancelled while spawning: finish, then reap
+            self._process = await spawn
+            await self._reap(self._process)
+            raise
         self._process = process
         try:
             async with asyncio.timeout(self.bash_timeout):
                 output, _ = await process.communicate()
         except TimeoutError:
-            self.kill()
+            await self._reap(process)
             raise ToolError(f"command timed out after {self.bash_timeout:g} s") from None
+        except asyncio.CancelledError:
+            await self._reap(process)
+            raise
         finally:
-            if process.returncode is None:
-                self.kill()
             self._process = None
         text = output[:OUTPUT_CAP].decode("utf-8", "replace")
         if len(output) > OUTPUT_CAP:
@@ -164,9 +173,18 @@ class WorkspaceTools:
             raise ToolError(f"exit code {process.returncode}: {text}")
         return text
 
+    async def _reap(self, process: asyncio.subprocess.Process) -> None:
+        """Kill the command's process group and wait for it (no zombie, no open pipe)."""
+        self._process = process
+        self.kill()
+        with contextlib.suppress(ProcessLookupError):
+            await asyncio.shield(process.wait())
+
     def kill(self) -> None:
         """Kill a running command and its process group (on cancellation)."""
         process = self._process
         if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, 9)  # the command and everything it started
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)
+                process.kill()  # in case it was killed before it became a group leader

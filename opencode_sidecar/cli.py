@@ -172,9 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, ConfigError) as exc:
         print(f"opencode-sidecar: {exc}", file=sys.stderr)
         return 2
-    except PermissionError as exc:
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
         print(
-            f"opencode-sidecar: {exc.strerror}: {exc.filename} (choose a writable path)",
+            f"opencode-sidecar: {where}{exc.strerror or exc} (choose a writable path or a free "
+            "port)",
             file=sys.stderr,
         )
         return 2

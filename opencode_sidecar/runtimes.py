@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from reference_server.config import Config
+import importlib
+from typing import cast
+
+from reference_server.config import Config, ConfigError
 from reference_server.runtime import Runtime
+
+OPENCODE_MODULE = "reference_server.runtimes.opencode"
 
 
 def build_runtime(config: Config) -> Runtime:
@@ -13,7 +18,13 @@ def build_runtime(config: Config) -> Runtime:
 
         return FakeOpenCodeRuntime(read_timeout=config.model_read_timeout)
     if config.runtime == "opencode":
-        from reference_server.runtimes.opencode import OpenCodeRuntime, OpenCodeSettings
-
-        return OpenCodeRuntime(OpenCodeSettings(state_dir=config.workspace_dir / ".opencode-state"))
-    raise ValueError(f"unknown runtime {config.runtime!r}")
+        try:
+            module = importlib.import_module(OPENCODE_MODULE)
+        except ModuleNotFoundError:
+            raise ConfigError(
+                "RUNTIME=opencode: the real OpenCode runtime is not in this build yet; "
+                "use RUNTIME=fake"
+            ) from None
+        settings = module.OpenCodeSettings(state_dir=config.workspace_dir / ".opencode-state")
+        return cast(Runtime, module.OpenCodeRuntime(settings))
+    raise ConfigError(f"RUNTIME={config.runtime!r} is not a runtime (fake or opencode)")

@@ -18,6 +18,7 @@ from reference_server.keys import (
     store_key,
     telemetry_key,
 )
+from reference_server.logs import session_id_var
 from reference_server.lookup import session_or_error
 from reference_server.runtime import ModelConfig, SessionSpec
 from reference_server.sessions import SessionExistsError, SessionLimitError
@@ -138,6 +139,7 @@ async def create_session(request: web.Request) -> web.Response:
             op, "limit_reached", f"sidecar not ready: {reason}", {"reason": reason}, retry
         )
     store = request.app[store_key]
+    session_id_var.set(body["session_id"])
     try:
         session = store.create(_spec(body, request))
     except SessionExistsError:

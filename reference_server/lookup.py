@@ -8,6 +8,7 @@ from aiohttp import web
 
 from reference_server.errors import ApiError
 from reference_server.keys import store_key
+from reference_server.logs import session_id_var
 from reference_server.sessions import Session
 
 UUID_TEXT = re.compile(
@@ -24,6 +25,7 @@ def session_or_error(request: web.Request, operation_id: str) -> Session:
             "malformed session id",
             {"field": "session_id", "reason": "must be a UUID"},
         )
+    session_id_var.set(session_id)
     session = request.app[store_key].get(session_id)
     if session is None:
         raise ApiError(operation_id, "not_found", "session not found", {"session_id": session_id})

@@ -65,13 +65,28 @@ async def add_request_id_header(request: web.Request, response: web.StreamRespon
 
 @web.middleware
 async def timing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Time each request (metrics) and log one line for it."""
     started = time.perf_counter()
+    status = 500
     try:
-        return await handler(request)
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
     finally:
+        elapsed = time.perf_counter() - started
         route = request.match_info.route.name or "unmatched"
-        request.app[telemetry_key].request_seconds.labels(route, request.method).observe(
-            time.perf_counter() - started
+        request.app[telemetry_key].request_seconds.labels(route, request.method).observe(elapsed)
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "ms": round(elapsed * 1000, 2),
+            },
         )
 
 

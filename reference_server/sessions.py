@@ -12,6 +12,7 @@ from typing import Any
 
 from contract import stream_rules
 from reference_server.event_log import Event, EventLog, LogClosedError, utc_now
+from reference_server.logs import session_id_var
 from reference_server.runtime import (
     OutputStream,
     RunResult,
@@ -167,6 +168,8 @@ class SessionStore:
         return session
 
     async def _run(self, session: Session) -> None:
+        session_id_var.set(session.session_id)
+        log.info("session started", extra={"runtime": self._runtime.name})
         sink = SessionSink(session)
         deadline = asyncio.timeout(self._timeout)
         try:
@@ -199,6 +202,9 @@ class SessionStore:
             )
         finally:
             self._telemetry.session_finished(session.status)
+            log.info(
+                "session ended", extra={"status": session.status, "events": session.log.last_id}
+            )
 
     def _fail(self, session: Session, message: str, code: str) -> None:
         session.error = message
