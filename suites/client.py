@@ -75,9 +75,9 @@ def to_curl(request: httpx.Request, secret: str | None = None) -> str:
             "user-agent",
         ):
             continue
-        if secret and secret in value:
-            value = value.replace(secret, "$SIDECAR_SECRET")
-            parts += ["-H", f'"{name}: {value}"']
+        if name.lower() == "authorization" or (secret and secret in value):
+            scheme = value.split(" ", 1)[0] + " " if " " in value else ""
+            parts += ["-H", f'"{name}: {scheme}$SIDECAR_SECRET"']
             continue
         parts += ["-H", shlex.quote(f"{name}: {value}")]
     if request.content:
