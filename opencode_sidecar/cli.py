@@ -117,6 +117,12 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         default="fake",
         help="runtime of the embedded reference (without --target)",
     )
+    p.add_argument(
+        "--max-examples",
+        type=int,
+        dest="fuzz_max_examples",
+        help="fuzz suite: generated examples per operation (default 100)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output too")
     p.set_defaults(func=_verify)
 
@@ -148,6 +154,7 @@ def _verify(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         verbose=args.verbose,
         strict=args.strict,
+        fuzz_max_examples=args.fuzz_max_examples,
     )
     return main_verify(options)
 

@@ -39,6 +39,7 @@ class VerifyOptions:
     runtime: str = "fake"
     verbose: bool = False
     strict: bool = False
+    fuzz_max_examples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,8 @@ def pytest_args(
         args.append("--sidecar-strict")
     if opts.only:
         args += ["--only", opts.only]
+    if opts.fuzz_max_examples is not None:
+        args += ["--fuzz-max-examples", str(opts.fuzz_max_examples)]
     if opts.junit:
         args += ["--junitxml", str(opts.junit), "-o", "junit_suite_name=opencode-sidecar"]
     return args

@@ -18,6 +18,7 @@ import pytest
 from contract import load_catalogue
 from suites.outcomes import ClauseRecorder, TestResult, classify
 from suites.target import TargetOptions
+from suites.verdict import ClauseViolation
 
 recorder_key = pytest.StashKey[ClauseRecorder]()
 target_key = pytest.StashKey[TargetOptions | None]()
@@ -67,6 +68,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="SHOULD clauses fail the run too",
     )
+    group.addoption(
+        "--fuzz-max-examples",
+        type=int,
+        default=100,
+        help="generated examples per operation in the fuzz suite (default 100)",
+    )
+    group.addoption(
+        "--fuzz-seed",
+        type=int,
+        default=None,
+        help="randomize the fuzz suite with this seed (default: derandomized, reproducible)",
+    )
     group.addoption("--only", default=None, help="run only clauses matching a glob, e.g. 'SSE-*'")
     group.addoption("--clause-report", type=Path, default=None, help="write the JSON clause report")
 
@@ -91,10 +104,33 @@ def pytest_configure(config: pytest.Config) -> None:
         else None
     )
     config.stash[recorder_key] = ClauseRecorder(load_catalogue())
+    if url:
+        _hypothesis_profile(config)
     from suites import fixtures
 
     if not config.pluginmanager.is_registered(fixtures):
         config.pluginmanager.register(fixtures, "opencode-sidecar-fixtures")
+
+
+def _hypothesis_profile(config: pytest.Config) -> None:
+    """Deterministic by default (no example database, derandomized) so CI runs repeat."""
+    from hypothesis import HealthCheck, settings
+
+    seed = config.getoption("fuzz_seed")
+    settings.register_profile(
+        "opencode-sidecar",
+        max_examples=config.getoption("fuzz_max_examples"),
+        derandomize=seed is None,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
+    settings.load_profile("opencode-sidecar")
+    if seed is not None:
+        import random
+
+        random.seed(seed)
 
 
 def clause_ids(item: pytest.Item) -> tuple[str, ...]:
@@ -137,8 +173,13 @@ def pytest_runtest_makereport(
     result = classify(report, call)
     if result is not None:
         recorder = item.config.stash[recorder_key]
+        exc = call.excinfo.value if call.excinfo is not None else None
+        violated = getattr(exc, "clauses", None) if isinstance(exc, ClauseViolation) else None
         for clause_id in ids:
-            recorder.add(clause_id, TestResult(nodeid=item.nodeid, **result))
+            if violated is not None and clause_id not in violated:
+                recorder.add(clause_id, TestResult(item.nodeid, "pass", report.duration))
+            else:
+                recorder.add(clause_id, TestResult(nodeid=item.nodeid, **result))
     return report
 
 

@@ -32,7 +32,16 @@ class Outcome(StrEnum):
 class ClauseViolation(AssertionError):
     """The target broke a clause. Carries a title, the expected, the actual and a curl line."""
 
-    def __init__(self, title: str, expected: Any, actual: Any, curl: str | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        expected: Any,
+        actual: Any,
+        curl: str | None = None,
+        clauses: tuple[str, ...] | None = None,
+    ) -> None:
+        self.clauses = clauses
+        """The subset of the test's clauses violated (``None``: all of them)."""
         self.title = title
         self.expected = _short(expected)
         self.actual = _short(actual)

@@ -20,7 +20,14 @@ SECRET = "selftest-secret"
 DECLARED = ["--heartbeat-interval", "0.5", "--session-timeout", "2.5", "--max-sessions", "3"]
 
 
-def verify(url: str, model_url: str, workspace: Path, report: Path) -> dict[str, object]:
+def verify(
+    url: str,
+    model_url: str,
+    workspace: Path,
+    report: Path,
+    suite: str = "conformance",
+    extra: tuple[str, ...] = (),
+) -> dict[str, object]:
     argv = python_module(
         "opencode_sidecar",
         "verify",
@@ -34,6 +41,9 @@ def verify(url: str, model_url: str, workspace: Path, report: Path) -> dict[str,
         str(workspace),
         "--report",
         str(report),
+        "--suite",
+        suite,
+        *extra,
         *DECLARED,
     )
     done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
