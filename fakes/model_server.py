@@ -77,9 +77,26 @@ async def _stream(
     request: web.Request, model: str, turn: Turn, turn_index: int
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
     cid = f"chatcmpl-{next(_ids)}"
-    await response.write(_chunk(model, cid, {"role": "assistant", "content": ""}))
+    try:
+        await response.prepare(request)
+        await response.write(_chunk(model, cid, {"role": "assistant", "content": ""}))
+    except ConnectionError:
+        return response
+    try:
+        return await _write_turn(request, response, model, cid, turn, turn_index)
+    except ConnectionError:  # the agent hung up (cancelled): nothing to report
+        return response
+
+
+async def _write_turn(
+    request: web.Request,
+    response: web.StreamResponse,
+    model: str,
+    cid: str,
+    turn: Turn,
+    turn_index: int,
+) -> web.StreamResponse:
     if turn.fault == "stall":
         await asyncio.sleep(turn.fault_value)
     for piece in turn.chunks:
