@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from loadtests.cli import add_load_parser
 from reference_server.config import Config, ConfigError
 from suites import SUITES
 
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(sub)
     _add_verify(sub)
+    add_load_parser(sub)
     return parser
 
 

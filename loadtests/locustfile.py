@@ -1,0 +1,208 @@
+"""Locust users for a sidecar. Loaded only by Locust itself (``python -m locust -f``), never
+imported into pytest or the CLI. Settings come from the environment the runner sets:
+SIDECAR_URL (as --host), MODEL_ENDPOINT, LOAD_PROFILE, LOAD_DURATION, LOAD_USERS,
+SIDECAR_SECRET (optional)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+from locust import HttpUser, LoadTestShape, between, events, task
+
+from contract import operation, stream_rules
+from loadtests.profiles import load_profiles
+from suites.client import model_config, session_body
+from suites.sse import SSEParser
+
+
+def _setting(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} is not set; run through `opencode-sidecar load`")
+    return value
+
+
+PROFILE = load_profiles()[_setting("LOAD_PROFILE")]
+MODEL_ENDPOINT = _setting("MODEL_ENDPOINT")
+SECRET = os.environ.get("SIDECAR_SECRET") or None
+RULES = stream_rules()
+CREATE, STATUS, STREAM, CANCEL = (
+    operation(i) for i in ("createSession", "getSessionStatus", "streamSession", "cancelSession")
+)
+
+
+def _fire(name: str, started: float, length: int = 0, exc: Exception | None = None) -> None:
+    events.request.fire(
+        request_type="SSE",
+        name=name,
+        response_time=(time.perf_counter() - started) * 1000,
+        response_length=length,
+        exception=exc,
+        context={},
+    )
+
+
+def _lag_ms(data: dict[str, Any]) -> float | None:
+    stamp = data.get("timestamp")
+    if not isinstance(stamp, str):
+        return None
+    sent = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return max(0.0, (time.time() - sent) * 1000)
+
+
+class SidecarUser(HttpUser):
+    """Shared calls; reads SSE line by line from the raw chunked body (no 1 KiB buffering)."""
+
+    abstract = True
+    wait_time = between(0.5, 1.5)
+
+    def on_start(self) -> None:
+        if SECRET:
+            self.client.headers["Authorization"] = f"Bearer {SECRET}"
+
+    def create(self, scenario: str | None = None) -> str | None:
+        session_id = str(uuid.uuid4())
+        body = session_body(
+            session_id, "load test", model_config(scenario or PROFILE.scenario, MODEL_ENDPOINT)
+        )
+        with self.client.post(
+            CREATE.path, json=body, name="POST /sessions", catch_response=True
+        ) as response:
+            if response.status_code == 503:
+                response.success()  # the documented limit: back off, not an error
+                return None
+            if response.status_code != 201:
+                response.failure(f"HTTP {response.status_code}")
+                return None
+        return session_id
+
+    def stream(
+        self, session_id: str, last_id: str | None = None, stop_after: int | None = None
+    ) -> tuple[str | None, bool]:
+        """Read events; returns (last id seen, reached the terminal event)."""
+        headers = {RULES.resume_header: last_id} if last_id else {}
+        started = time.perf_counter()
+        parser = SSEParser()
+        seen = 0
+        last = last_id
+        with self.client.get(
+            STREAM.url_path(session_id=session_id),
+            headers=headers,
+            stream=True,
+            name="GET /stream (headers)",
+            catch_response=True,
+        ) as response:
+            if response.status_code == 204:
+                return last, True
+            _fire("connect", started)
+            for chunk in response.raw.read_chunked(decode_content=False):
+                for event in parser.feed(chunk):
+                    if event.event in RULES.unnumbered_events:
+                        continue
+                    seen += 1
+                    last = event.id or last
+                    data = json.loads(event.data)
+                    if seen == 1:
+                        _fire("first event", started)
+                    lag = _lag_ms(data)
+                    if lag is not None:
+                        events.request.fire(
+                            request_type="SSE",
+                            name="event lag",
+                            response_time=lag,
+                            response_length=len(event.data),
+                            exception=None,
+                            context={},
+                        )
+                    if RULES.is_terminal(event.event, data):
+                        _fire("complete", started, seen)
+                        return last, True
+                    if stop_after is not None and seen >= stop_after:
+                        response.close()
+                        return last, False
+        return last, False
+
+
+class SessionStreamUser(SidecarUser):
+    @task
+    def session(self) -> None:
+        session_id = self.create()
+        if session_id is not None:
+            self.stream(session_id)
+
+
+class LongStreamUser(SidecarUser):
+    """Many readers of few sessions: every fifth user starts one, the others follow it."""
+
+    shared: list[str] = []  # noqa: RUF012
+
+    @task
+    def follow(self) -> None:
+        if not self.shared or len(self.shared) * 5 < self.environment.runner.user_count:
+            session_id = self.create()
+            if session_id:
+                self.shared.append(session_id)
+        if self.shared:
+            self.stream(self.shared[-1])
+
+
+class ReconnectUser(SidecarUser):
+    @task
+    def reconnect(self) -> None:
+        session_id = self.create()
+        if session_id is None:
+            return
+        last, done = None, False
+        while not done:
+            last, done = self.stream(session_id, last, stop_after=5)
+
+
+class CancelUser(SidecarUser):
+    @task
+    def churn(self) -> None:
+        session_id = self.create()
+        if session_id is None:
+            return
+        self.stream(session_id, stop_after=2)
+        self.client.delete(CANCEL.url_path(session_id=session_id), name="DELETE /sessions/{id}")
+
+
+class PollingUser(SidecarUser):
+    @task
+    def poll(self) -> None:
+        session_id = self.create()
+        if session_id is None:
+            return
+        started = time.perf_counter()
+        while time.perf_counter() - started < 60:
+            response = self.client.get(STATUS.url_path(session_id=session_id), name="GET /status")
+            if response.ok and response.json().get("status") in (
+                "completed",
+                "failed",
+                "cancelled",
+            ):
+                _fire("complete", started)
+                return
+            time.sleep(0.2)
+
+
+class ProfileShape(LoadTestShape):
+    """The profile's stages, scaled to LOAD_DURATION and LOAD_USERS."""
+
+    duration = float(_setting("LOAD_DURATION"))
+    max_users = int(_setting("LOAD_USERS"))
+
+    def tick(self) -> tuple[int, float] | None:
+        users = PROFILE.users_at(self.get_run_time(), self.duration, self.max_users)
+        return None if users is None else (users, max(1.0, self.max_users / 2))
+
+
+# Only the profile's user class runs.
+for _name in ("SessionStreamUser", "LongStreamUser", "ReconnectUser", "CancelUser", "PollingUser"):
+    if _name != PROFILE.user:
+        globals()[_name].abstract = True

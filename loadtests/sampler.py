@@ -1,0 +1,119 @@
+"""Sampling the target while it is loaded: its whole process tree (CPU, RSS) and, when it
+serves /metrics, its active sessions and streams."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+CGROUP = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class Sample:
+    t: float
+    """Seconds since sampling started."""
+    cpu_cores: float
+    """CPU used by the process tree, in cores (1.0 = one core busy)."""
+    rss_mib: float
+    processes: int
+    active_sessions: float | None = None
+    active_streams: float | None = None
+
+
+def _tree(root: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _metrics(url: str, secret: str | None) -> tuple[float | None, float | None]:
+    headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+    try:
+        text = httpx.get(f"{url}/metrics", headers=headers, timeout=2).text
+        values = {
+            s.name: s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if not s.labels
+        }
+    except (httpx.HTTPError, ValueError):
+        return None, None
+    return values.get("opencode_sessions_active"), values.get("opencode_streams_active")
+
+
+@dataclass
+class ProcessSampler:
+    """Samples every ``interval`` seconds in a background thread until stopped."""
+
+    pid: int | None
+    url: str
+    secret: str | None = None
+    interval: float = 0.5
+    samples: list[Sample] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="sampler")
+        self._started = time.monotonic()
+
+    def start(self) -> ProcessSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[Sample]:
+        self._stop.set()
+        self._thread.join(5)
+        return self.samples
+
+    def _run(self) -> None:
+        root = psutil.Process(self.pid) if self.pid else None
+        cpu_seen: dict[int, float] = {}
+        last = time.monotonic()
+        while not self._stop.wait(self.interval):
+            now = time.monotonic()
+            cpu = rss = 0.0
+            procs = _tree(root) if root else []
+            for proc in procs:
+                try:
+                    times = proc.cpu_times()
+                    total = times.user + times.system
+                    cpu += total - cpu_seen.get(proc.pid, total)
+                    cpu_seen[proc.pid] = total
+                    rss += proc.memory_info().rss
+                except psutil.NoSuchProcess:
+                    continue
+            sessions, streams = _metrics(self.url, self.secret)
+            self.samples.append(
+                Sample(
+                    t=round(now - self._started, 3),
+                    cpu_cores=round(cpu / (now - last), 4),
+                    rss_mib=round(rss / 2**20, 2),
+                    processes=len(procs),
+                    active_sessions=sessions,
+                    active_streams=streams,
+                )
+            )
+            last = now
+
+
+def cgroup_limits() -> dict[str, Any]:
+    """The cgroup v2 memory/cpu files of this machine, when present (for the report)."""
+    found: dict[str, Any] = {}
+    for name in ("memory.max", "memory.current", "cpu.max"):
+        path = CGROUP / name
+        if path.is_file():
+            found[name] = path.read_text().strip()
+    return found
+
+
+def as_dicts(samples: list[Sample]) -> list[dict[str, Any]]:
+    return [asdict(s) for s in samples]

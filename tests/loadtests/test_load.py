@@ -1,0 +1,96 @@
+"""Load runs are real (Locust subprocesses against a spawned reference), short and bounded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from loadtests.profiles import load_profiles
+from loadtests.sampler import Sample
+from loadtests.sizing import memory_slope, percentile, recommend
+from suites.harness import python_module
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        python_module("opencode_sidecar", "load", *args),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_short_run_writes_report_yaml_and_plots(tmp_path: Path, workers: str) -> None:
+    done = run(
+        "--spawn",
+        "--profile",
+        "steady",
+        "--duration",
+        "8",
+        "--users",
+        "4",
+        "--workers",
+        workers,
+        "--out",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["headline"]["sessions_per_s"] > 0
+    assert report["headline"]["failures"] == 0
+    assert report["headline"]["first_event_p95_ms"] is not None
+    assert len(report["samples"]) > 5
+    resources = yaml.safe_load((tmp_path / "resources.yaml").read_text())["resources"]
+    assert resources["requests"]["memory"].endswith("Mi")
+    assert int(resources["limits"]["memory"][:-2]) >= int(resources["requests"]["memory"][:-2])
+    assert (tmp_path / "plots.png").read_bytes()[:4] == b"\x89PNG"
+    assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--spawn", "--users", "5000"], "--users must be"),
+        (["--spawn", "--duration", "99999"], "--duration must be"),
+        (["--target", "localhost:3003"], "not a URL"),
+        ([], "either --target URL"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_fix(args: list[str], message: str) -> None:
+    done = run(*args)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+
+
+def test_every_profile_has_stages_ending_the_run() -> None:
+    for profile in load_profiles().values():
+        assert profile.stages[-1].until == 1.0
+        assert profile.users_at(0.0, 60, 10) is not None
+        assert profile.users_at(60.0, 60, 10) is None
+
+
+def test_sizing_math() -> None:
+    samples = [
+        Sample(
+            t=i,
+            cpu_cores=0.1 * (i % 5),
+            rss_mib=100 + 20 * (i % 5),
+            processes=1,
+            active_sessions=float(i % 5),
+        )
+        for i in range(50)
+    ]
+    assert percentile([1, 2, 3, 4, 5], 0.5) == 3
+    assert memory_slope(samples) == pytest.approx(20.0)
+    rec = recommend(samples, max_sessions=10)
+    assert rec.memory_per_session_mib == pytest.approx(20.0)
+    # peak 180 MiB at 4 sessions, +6 sessions x 20 MiB = 300, x 1.15
+    assert rec.memory_limit_mi == 345
+    assert rec.cpu_request_m == pytest.approx(round(400 * 1.15), abs=1)
