@@ -357,6 +357,14 @@ def _catalogue() -> dict[str, Fault]:
             stream=stream.ProgressRegresses,
         ),
     ]
+    faults.append(
+        Fault(
+            "accepts_out_of_range_temperature",
+            ("CREATE-INVALID-400",),
+            "temperature outside 0..2 is clamped and accepted",
+            middleware=rest.clamping_middleware(),
+        )
+    )
     variations = [
         Fault("valid_crlf", (), "valid: CRLF line ends", stream=stream.CrlfLines),
         Fault(

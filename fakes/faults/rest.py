@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
+from aiohttp.typedefs import Handler, Middleware
 
 from contract import status_for, stream_rules
 from fakes.faults.kit import body_of, json_like, on_responses, route
@@ -275,3 +276,25 @@ def status_open(request: web.Request) -> web.Request:
 
 def no_request_id(app: web.Application) -> None:
     app.on_response_prepare.remove(add_request_id_header)
+
+
+def clamping_middleware() -> Middleware:
+    """Clamps model_config.temperature into the contract's range before the handler reads
+    the body, so schema-violating requests are accepted."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if route(request) == "createSession" and request.content_type == "application/json":
+            raw = await request.read()
+            try:
+                body = json.loads(raw)
+                config = body["model_config"]
+                temperature = float(config["temperature"])
+                config["temperature"] = min(2.0, max(0.0, temperature))
+                raw = json.dumps(body).encode()
+            except (ValueError, KeyError, TypeError):
+                pass
+            request._read_bytes = raw  # aiohttp serves read() from this cache
+        return await handler(request)
+
+    return middleware

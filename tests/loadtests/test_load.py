@@ -39,6 +39,7 @@ def test_a_short_run_writes_report_yaml_and_plots(tmp_path: Path, workers: str) 
         workers,
         "--out",
         str(tmp_path),
+        *(["--check-limits"] if workers == "0" else []),
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report = json.loads((tmp_path / "report.json").read_text())
@@ -51,6 +52,10 @@ def test_a_short_run_writes_report_yaml_and_plots(tmp_path: Path, workers: str) 
     assert int(resources["limits"]["memory"][:-2]) >= int(resources["requests"]["memory"][:-2])
     assert (tmp_path / "plots.png").read_bytes()[:4] == b"\x89PNG"
     assert "data:image/png;base64," in (tmp_path / "report.html").read_text()
+    if workers == "0":
+        check = report["limit_check"]
+        assert check["held"] is True
+        assert check["peak_rss_mib"] <= check["memory_limit_mib"]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from tests.suites.test_faulty_selftest import SECRET, outcomes, verify
 
 FUZZ_CATCHES: dict[str, set[str]] = {
     "create_200": {"FUZZ-STATUS-DOCUMENTED"},
-    "cancel_202": {"FUZZ-STATUS-DOCUMENTED"},
+    "accepts_out_of_range_temperature": {"FUZZ-NEGATIVE-REJECTED"},
     "status_unknown_410": {"FUZZ-STATUS-DOCUMENTED"},
     "invalid_is_422": {"FUZZ-STATUS-DOCUMENTED"},
     "bad_json_500": {"FUZZ-NO-SERVER-ERROR"},
@@ -25,7 +25,8 @@ FUZZ_CATCHES: dict[str, set[str]] = {
 """Fault -> the fuzz clauses that catch it (at least these; schemathesis may find more).
 Not caught by fuzzing, caught by the conformance suite: ``media_type_ignored`` (Schemathesis
 sends only documented media types) and ``event_without_timestamp`` (generated requests
-never stream a real session's tool_call events)."""
+never stream a real session's tool_call events); ``cancel_202`` only when a generated DELETE
+meets a running session, which random ids rarely do."""
 
 
 def _serve(name: str, workspace: Path) -> list[str]:
