@@ -28,8 +28,8 @@ RUN if [ "$WITH_OPENCODE" = "1" ]; then \
         && npm cache clean --force \
         && rm -rf /var/lib/apt/lists/*; \
     fi \
-    && groupadd --system --gid 10001 opencode \
-    && useradd --system --uid 10001 --gid opencode --home-dir /home/opencode --create-home opencode \
+    && groupadd --gid 10001 opencode \
+    && useradd --uid 10001 --gid opencode --home-dir /home/opencode --create-home opencode \
     && mkdir -p /workspace \
     && chown opencode:opencode /workspace
 COPY --from=build /opt/venv /opt/venv

@@ -20,18 +20,22 @@ if ! buildah "${STORAGE[@]}" images --noheading "$BASE" >/dev/null 2>&1; then
   rootfs="$WORK/rootfs"
   rm -rf "$rootfs"
   mirror=$(awk '/^deb |^URIs:/ {for (i = 1; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' \
-    /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | head -n1)
+    /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 || true)
   debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
     bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >/dev/null
   ctr=$(buildah "${STORAGE[@]}" from scratch)
   mnt=$(buildah "${STORAGE[@]}" mount "$ctr")
   cp -a "$rootfs"/. "$mnt"/
+  # This machine's CA bundle (it may hold a proxy's CA the registries are reached through).
+  cp /etc/ssl/certs/ca-certificates.crt "$mnt/etc/ssl/certs/ca-certificates.crt"
   buildah "${STORAGE[@]}" umount "$ctr" >/dev/null
+  buildah "${STORAGE[@]}" config --env PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "$ctr"
   buildah "${STORAGE[@]}" commit -q "$ctr" "$BASE" >/dev/null
   buildah "${STORAGE[@]}" rm "$ctr" >/dev/null
 fi
 base_done=$(date +%s)
-buildah "${STORAGE[@]}" bud -q --isolation chroot --build-arg BASE_IMAGE="$BASE" -t "$TAG" . >/dev/null
+buildah "${STORAGE[@]}" bud -q --format docker --isolation chroot --build-arg BASE_IMAGE="$BASE" -t "$TAG" . >/dev/null
 built=$(date +%s)
 
 ctr=$(buildah "${STORAGE[@]}" from "$TAG")
