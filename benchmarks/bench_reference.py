@@ -29,7 +29,7 @@ from aiohttp import web
 
 from fakes.scenarios import SCENARIO_DIR
 from suites.client import model_config
-from suites.harness import python_module, start_server
+from suites.harness import python_module, reference_argv, start_server
 
 EVENTS = 20_000
 
@@ -174,20 +174,8 @@ async def main(idle: list[int]) -> None:
             python_module("fakes", "model-server", "--port", "0", "--scenarios", scenario_dir(work))
         ) as model,
     ):
-        argv = python_module(
-            "reference_server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--workspace",
-            work,
-            "--log-level",
-            "error",
-            "--max-sessions",
-            "64",
-            "--heartbeat-interval",
-            "30",
+        argv = reference_argv(
+            work, "--max-sessions", "64", "--heartbeat-interval", "30", log_level="error"
         )
         with start_server(argv) as server:
             url = server.url

@@ -19,7 +19,7 @@ from loadtests.profiles import load_profiles
 from loadtests.report import headline, read_stats, write_report
 from loadtests.sampler import ProcessSampler, Sample, cgroup_limits
 from loadtests.sizing import recommend
-from suites.harness import fake_model_server, python_module, start_server
+from suites.harness import fake_model_server, reference_argv, start_server
 
 MAX_USERS = 500
 MAX_DURATION = 1800.0
@@ -67,20 +67,8 @@ class LoadOptions:
 
 @contextmanager
 def _spawned(opts: LoadOptions, model: str, work: Path) -> Iterator[tuple[str, int]]:
-    argv = python_module(
-        "reference_server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--workspace",
-        str(work / "workspace"),
-        "--runtime",
-        opts.runtime,
-        "--max-sessions",
-        str(opts.max_sessions),
-        "--log-level",
-        "warn",
+    argv = reference_argv(
+        work / "workspace", "--runtime", opts.runtime, "--max-sessions", str(opts.max_sessions)
     )
     with start_server(argv, timeout=60) as server:
         yield server.url, server.process.pid

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from suites import SUITES
-from suites.harness import ServerStartError, python_module, start_server
+from suites.harness import ServerStartError, reference_argv, start_server
 from suites.report import load_report, write_report
 from suites.target import TargetOptions
 
@@ -58,14 +58,8 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
         settings = replace(settings, session_timeout=30.0)
     secret = secrets.token_urlsafe(24)
     workspace = workdir / "workspace"
-    argv = python_module(
-        "reference_server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--workspace",
-        str(workspace),
+    argv = reference_argv(
+        workspace,
         "--runtime",
         runtime,
         "--secret",
@@ -76,8 +70,6 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
         str(settings.session_timeout),
         "--max-sessions",
         str(settings.max_sessions),
-        "--log-level",
-        "warn",
     )
     log = (workdir / "reference.log").open("w")
     try:

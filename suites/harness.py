@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 URL_MARKERS = ("http://", "https://")
 
@@ -96,3 +97,27 @@ def fake_model_server() -> Iterator[ServerProcess]:
     """The fake OpenAI-compatible model server on a free port of 127.0.0.1."""
     with start_server(python_module("fakes", "model-server", "--port", "0")) as server:
         yield server
+
+
+def reference_argv(workspace: Path | str, *options: str, log_level: str = "warn") -> list[str]:
+    """``python -m reference_server`` on a free port of 127.0.0.1 with ``options``
+    (``--runtime``, ``--max-sessions``, ``--secret``... as ``opencode-sidecar serve`` takes)."""
+    return python_module(
+        "reference_server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--workspace",
+        str(workspace),
+        "--log-level",
+        log_level,
+        *options,
+    )
+
+
+def faulty_argv(name: str, workspace: Path | str, *options: str) -> list[str]:
+    """``python -m fakes faulty NAME`` on a free port of 127.0.0.1."""
+    return python_module(
+        "fakes", "faulty", name, "--port", "0", "--workspace", str(workspace), *options
+    )

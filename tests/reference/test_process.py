@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from suites.client import SidecarClient, model_config
-from suites.harness import fake_model_server, python_module, start_server
+from suites.harness import fake_model_server, python_module, reference_argv, start_server
 
 KEY = "sk-process-test-key-0042"
 
@@ -47,17 +47,7 @@ def test_unwritable_workspace_is_a_one_line_error() -> None:
 def test_sigterm_interrupts_sessions_ends_streams_and_exits_0(tmp_path: Path) -> None:
     log_path = tmp_path / "server.log"
     with fake_model_server() as model, log_path.open("w") as log:
-        argv = python_module(
-            "reference_server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--workspace",
-            str(tmp_path / "ws"),
-            "--log-level",
-            "info",
-        )
+        argv = reference_argv(tmp_path / "ws", log_level="info")
         with start_server(argv, stderr=log.fileno()) as server:
             client = SidecarClient(server.url)
             session_id = str(uuid.uuid4())

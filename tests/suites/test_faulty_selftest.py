@@ -14,7 +14,7 @@ import pytest
 from contract import Level, load_catalogue
 from fakes.faults import FAULTS
 from suites import SUITES
-from suites.harness import python_module, start_server
+from suites.harness import faulty_argv, python_module, start_server
 
 SECRET = "selftest-secret"
 DECLARED = ["--heartbeat-interval", "0.5", "--session-timeout", "2.5", "--max-sessions", "3"]
@@ -66,18 +66,7 @@ def test_suite_flags_exactly_the_declared_clauses(
 ) -> None:
     fault = FAULTS[name]
     workspace = tmp_path / "workspace"
-    argv = python_module(
-        "fakes",
-        "faulty",
-        name,
-        "--port",
-        "0",
-        "--workspace",
-        str(workspace),
-        "--secret",
-        SECRET,
-        *DECLARED,
-    )
+    argv = faulty_argv(name, workspace, "--secret", SECRET, *DECLARED)
     with start_server(argv, stderr=subprocess.DEVNULL) as server:
         report = verify(server.url, model_url, workspace, tmp_path / "report.json")
     failed = outcomes(report, "fail")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from suites.harness import python_module, start_server
+from suites.harness import faulty_argv, start_server
 from tests.suites.test_faulty_selftest import SECRET, outcomes, verify
 
 FUZZ_CATCHES: dict[str, set[str]] = {
@@ -30,20 +30,8 @@ meets a running session, which random ids rarely do."""
 
 
 def _serve(name: str, workspace: Path) -> list[str]:
-    return python_module(
-        "fakes",
-        "faulty",
-        name,
-        "--port",
-        "0",
-        "--workspace",
-        str(workspace),
-        "--secret",
-        SECRET,
-        "--heartbeat-interval",
-        "0.5",
-        "--max-sessions",
-        "3",
+    return faulty_argv(
+        name, workspace, "--secret", SECRET, "--heartbeat-interval", "0.5", "--max-sessions", "3"
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from suites.harness import python_module, start_server
+from suites.harness import faulty_argv, start_server
 from tests.suites.test_faulty_selftest import SECRET, outcomes, verify
 
 CAUGHT = [
@@ -21,20 +21,8 @@ CAUGHT = [
 
 
 def _serve(name: str, workspace: Path) -> list[str]:
-    return python_module(
-        "fakes",
-        "faulty",
-        name,
-        "--port",
-        "0",
-        "--workspace",
-        str(workspace),
-        "--secret",
-        SECRET,
-        "--heartbeat-interval",
-        "0.5",
-        "--max-sessions",
-        "3",
+    return faulty_argv(
+        name, workspace, "--secret", SECRET, "--heartbeat-interval", "0.5", "--max-sessions", "3"
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from junitparser import JUnitXml
 
-from suites.harness import python_module, start_server
+from suites.harness import faulty_argv, python_module, start_server
 from suites.report import to_html
 
 SECRET = "report-secret"
@@ -16,19 +16,7 @@ SECRET = "report-secret"
 
 def test_junit_and_reports_name_the_failed_clause(model_url: str, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
-    argv = python_module(
-        "fakes",
-        "faulty",
-        "create_200",
-        "--port",
-        "0",
-        "--workspace",
-        str(workspace),
-        "--secret",
-        SECRET,
-        "--heartbeat-interval",
-        "0.5",
-    )
+    argv = faulty_argv("create_200", workspace, "--secret", SECRET, "--heartbeat-interval", "0.5")
     with start_server(argv) as server:
         done = subprocess.run(
             python_module(
@@ -42,6 +30,8 @@ def test_junit_and_reports_name_the_failed_clause(model_url: str, tmp_path: Path
                 model_url,
                 "--heartbeat-interval",
                 "0.5",
+                "--suite",
+                "conformance",
                 "--only",
                 "CREATE-*,PROBE-*",
                 "--junit",
