@@ -35,6 +35,8 @@ class RecordedRequest:
     authorization: str | None
     path: str
     received_at: float
+    temperature: float | None = None
+    max_tokens: int | None = None
 
 
 class Recorder:
@@ -179,6 +181,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             request.headers.get("Authorization"),
             request.path,
             time.time(),
+            body.get("temperature"),
+            body.get("max_tokens"),
         )
     )
     scenarios = request.app[scenarios_key]

@@ -160,6 +160,33 @@ def _verify(args: argparse.Namespace) -> int:
     return main_verify(options)
 
 
+def _add_install(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from opencode_sidecar.install import OPENCODE_VERSION
+
+    p = sub.add_parser(
+        "install-opencode",
+        help="install the real OpenCode (npm package opencode-ai) for --runtime opencode",
+        description=f"npm install opencode-ai@{OPENCODE_VERSION} into a project-local folder, "
+        "where `--runtime opencode` finds it.",
+    )
+    p.add_argument(
+        "--prefix", type=Path, default=Path(".opencode"), help="npm prefix (default .opencode)"
+    )
+    p.add_argument("--version", default=OPENCODE_VERSION, help="opencode-ai version")
+    p.set_defaults(func=_install)
+
+
+def _install(args: argparse.Namespace) -> int:
+    from opencode_sidecar.install import InstallError, install_opencode
+
+    try:
+        binary = install_opencode(args.prefix, args.version)
+    except InstallError as exc:
+        raise CliError(str(exc)) from None
+    print(f"opencode {args.version} installed: {binary}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opencode-sidecar",
@@ -170,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_verify(sub)
     add_load_parser(sub)
+    _add_install(sub)
     return parser
 
 

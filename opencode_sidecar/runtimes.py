@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import cast
+from pathlib import Path
 
 from reference_server.config import Config, ConfigError
 from reference_server.runtime import Runtime
 
-OPENCODE_MODULE = "reference_server.runtimes.opencode"
 
-
-def build_runtime(config: Config) -> Runtime:
+def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
     """The runtime ``config.runtime`` names (``fake`` or ``opencode``)."""
     if config.runtime == "fake":
         from fakes.runtime import FakeOpenCodeRuntime
 
         return FakeOpenCodeRuntime(read_timeout=config.model_read_timeout)
     if config.runtime == "opencode":
+        from reference_server.runtimes.opencode import OpenCodeRuntime, OpenCodeSettings
+        from reference_server.runtimes.opencode_process import OpenCodeMissing, find_binary
+
         try:
-            module = importlib.import_module(OPENCODE_MODULE)
-        except ModuleNotFoundError:
-            raise ConfigError(
-                "RUNTIME=opencode: the real OpenCode runtime is not in this build yet; "
-                "use RUNTIME=fake"
-            ) from None
-        settings = module.OpenCodeSettings(state_dir=config.workspace_dir / ".opencode-state")
-        return cast(Runtime, module.OpenCodeRuntime(settings))
+            binary = find_binary(config.opencode_bin, search_from or Path.cwd())
+        except OpenCodeMissing as exc:
+            raise ConfigError(f"RUNTIME=opencode: {exc}") from None
+        settings = OpenCodeSettings(
+            binary=binary,
+            state_dir=config.opencode_state_dir or config.workspace_dir / ".opencode-state",
+            slots=config.max_concurrent_sessions,
+            model_read_timeout=config.model_read_timeout,
+        )
+        return OpenCodeRuntime(settings)
     raise ConfigError(f"RUNTIME={config.runtime!r} is not a runtime (fake or opencode)")

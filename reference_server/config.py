@@ -56,11 +56,17 @@ class Config:
     """TEST_MODE: mounts the provider-state endpoint used by Pact verification."""
     model_read_timeout: float = 30.0
     """MODEL_READ_TIMEOUT: seconds the runtime waits for the model's next bytes."""
+    opencode_bin: str | None = None
+    """OPENCODE_BIN: the `opencode` binary (default: ./.opencode/node_modules/.bin, then PATH)."""
+    opencode_state_dir: Path | None = None
+    """OPENCODE_STATE_DIR: OpenCode's HOME and config (default WORKSPACE_DIR/.opencode-state)."""
 
     def redacted(self) -> dict[str, Any]:
         """The config as a dict fit for a log line (the secret masked)."""
         values = asdict(self)
         values["workspace_dir"] = str(self.workspace_dir)
+        if self.opencode_state_dir is not None:
+            values["opencode_state_dir"] = str(self.opencode_state_dir)
         if self.shared_secret:
             values["shared_secret"] = "***"
         return values
@@ -100,6 +106,10 @@ class Config:
             model_read_timeout=_read(
                 env, "MODEL_READ_TIMEOUT", float, d.model_read_timeout, _positive
             ),
+            opencode_bin=env.get("OPENCODE_BIN") or None,
+            opencode_state_dir=Path(env["OPENCODE_STATE_DIR"])
+            if env.get("OPENCODE_STATE_DIR")
+            else None,
         )
         cfg.check()
         return cfg

@@ -76,3 +76,10 @@ def test_the_secret_comes_from_a_secret_and_resources_are_set() -> None:
     secret = next(e for e in sidecar["env"] if e["name"] == "OPENCODE_SHARED_SECRET")
     assert "secretKeyRef" in secret["valueFrom"]
     assert {"requests", "limits"} <= set(sidecar["resources"])
+
+
+def test_the_image_installs_the_opencode_version_the_runtime_is_verified_with() -> None:
+    from opencode_sidecar.install import OPENCODE_VERSION
+
+    dockerfile = (Path(__file__).parents[2] / "Dockerfile").read_text()
+    assert f"ARG OPENCODE_VERSION={OPENCODE_VERSION}\n" in dockerfile

@@ -1,4 +1,4 @@
-"""Shared servers for the suites' self-tests (subprocesses on 127.0.0.1)."""
+"""Shared servers for the tests (subprocesses on 127.0.0.1)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,44 @@
+"""``opencode-sidecar install-opencode``: the real OpenCode, from npm, into ``.opencode/``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+OPENCODE_PACKAGE = "opencode-ai"
+OPENCODE_VERSION = "1.18.33"
+"""The version the reference runtime is verified with (the one place it is written)."""
+
+
+class InstallError(RuntimeError):
+    """npm is missing or failed; the message says what to do."""
+
+
+def install_opencode(prefix: Path, version: str = OPENCODE_VERSION) -> Path:
+    """``npm install --prefix PREFIX opencode-ai@VERSION``; returns the binary's path."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise InstallError("npm is not on PATH: install Node.js 20+ (it brings npm), then retry")
+    binary = prefix / "node_modules" / ".bin" / "opencode"
+    if binary.is_file() and _version(binary) == version:
+        return binary
+    prefix.mkdir(parents=True, exist_ok=True)
+    argv = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund"]
+    done = subprocess.run(
+        [*argv, f"{OPENCODE_PACKAGE}@{version}"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0 or not binary.is_file():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise InstallError(f"npm install {OPENCODE_PACKAGE}@{version} failed: {tail[0]}")
+    return binary
+
+
+def _version(binary: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None

@@ -1,0 +1,1 @@
+"""Runtimes beyond the fake one: the real OpenCode (``opencode.py``)."""

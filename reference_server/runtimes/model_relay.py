@@ -1,0 +1,203 @@
+"""The model relay: how each session's ``model_config`` reaches one shared ``opencode serve``.
+
+OpenCode reads its providers from its configuration, and changing that configuration at
+run time disposes every instance (running sessions are aborted). So the configuration is
+written once, before OpenCode starts, with one provider, ``sidecar``, whose ``baseURL`` is
+this relay on 127.0.0.1 and whose models are a fixed set of *slots*. A session leases a
+slot; OpenCode asks the relay for ``slot-N``; the relay forwards the request to the
+session's own ``api_endpoint`` with the session's ``api_key``, model name, temperature and
+max_tokens, and streams the answer back.
+
+So the session's API key never leaves the sidecar's memory (OpenCode holds only the
+relay's random token), and the sidecar sees each model failure itself (HTTP status,
+unreachable endpoint, silence) instead of waiting for OpenCode's retry loop.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from reference_server.runtime import ModelConfig
+
+log = logging.getLogger("reference_server.runtimes.opencode")
+
+DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+PROVIDER_ID = "sidecar"
+
+
+@dataclass
+class ModelFailure:
+    """Why the model could not answer (never contains the API key)."""
+
+    message: str
+    code: str  # model_error | model_unreachable
+
+
+@dataclass
+class Lease:
+    """One session's hold on a slot."""
+
+    slot: str
+    model: ModelConfig = field(repr=False)
+    failure: ModelFailure | None = None
+    requests: int = 0
+
+
+class ModelRelay:
+    """A loopback OpenAI-compatible endpoint that forwards each slot to its session's model."""
+
+    def __init__(self, slots: int, read_timeout: float) -> None:
+        self.read_timeout = read_timeout
+        self.token = secrets.token_urlsafe(24)
+        self._free: OrderedDict[str, None] = OrderedDict((f"slot-{i}", None) for i in range(slots))
+        self._leases: dict[str, Lease] = {}
+        self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self.url = ""
+
+    @property
+    def slot_names(self) -> list[str]:
+        return sorted([*self._free, *self._leases], key=lambda s: int(s.split("-")[1]))
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=self.read_timeout),
+            connector=aiohttp.TCPConnector(limit=0),
+        )
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}/v1"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._http is not None:
+            await self._http.close()
+
+    def lease(self, model: ModelConfig) -> Lease:
+        """Take the least recently used free slot (there is one per concurrent session)."""
+        if not self._free:
+            raise RuntimeError("no free model slot: more sessions than MAX_CONCURRENT_SESSIONS")
+        slot, _ = self._free.popitem(last=False)
+        lease = Lease(slot, model)
+        self._leases[slot] = lease
+        return lease
+
+    def release(self, lease: Lease) -> None:
+        if self._leases.get(lease.slot) is lease:
+            del self._leases[lease.slot]
+            self._free[lease.slot] = None
+
+    def provider_config(self) -> dict[str, Any]:
+        """The ``provider`` section of OpenCode's configuration."""
+        timeout_ms = max(1, int(self.read_timeout * 1000))
+        return {
+            PROVIDER_ID: {
+                "npm": "@ai-sdk/openai-compatible",
+                "name": "opencode-sidecar model relay",
+                "options": {
+                    "baseURL": self.url,
+                    "apiKey": self.token,
+                    "headerTimeout": timeout_ms,
+                    "chunkTimeout": timeout_ms,
+                },
+                "models": {
+                    slot: {"name": slot, "tool_call": True, "temperature": True}
+                    for slot in self.slot_names
+                },
+            }
+        }
+
+    async def _models(self, request: web.Request) -> web.Response:
+        data = [{"id": s, "object": "model", "owned_by": PROVIDER_ID} for s in self.slot_names]
+        return web.json_response({"object": "list", "data": data})
+
+    def _authorised(self, request: web.Request) -> bool:
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            return _error(401, "relay token required")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "request body is not JSON")
+        lease = self._leases.get(str(body.get("model")))
+        if lease is None:
+            return _error(404, f"no session holds {body.get('model')!r}")
+        lease.requests += 1
+        return await self._forward(request, lease, _rewrite(body, lease.model))
+
+    async def _forward(
+        self, request: web.Request, lease: Lease, body: dict[str, Any]
+    ) -> web.StreamResponse:
+        assert self._http is not None
+        model = lease.model
+        url = (model.api_endpoint or DEFAULT_ENDPOINT).rstrip("/") + "/chat/completions"
+        headers = {"Authorization": f"Bearer {model.api_key}", "Content-Type": "application/json"}
+        response: web.StreamResponse | None = None
+        try:
+            async with self._http.post(url, data=json.dumps(body), headers=headers) as upstream:
+                if upstream.status >= 400:
+                    text = (await upstream.text())[:500]
+                    lease.failure = ModelFailure(
+                        _scrub(f"the model answered HTTP {upstream.status}: {text}", model),
+                        "model_error",
+                    )
+                    return web.Response(
+                        status=upstream.status, text=text, content_type="application/json"
+                    )
+                response = web.StreamResponse(status=upstream.status)
+                response.content_type = upstream.content_type or "text/event-stream"
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
+        except TimeoutError:
+            lease.failure = ModelFailure(
+                f"the model sent nothing for {self.read_timeout:g} s", "model_error"
+            )
+            return response if response is not None else _error(504, lease.failure.message)
+        except aiohttp.ClientError as exc:
+            what = "broke off its answer" if response is not None else "is unreachable"
+            lease.failure = ModelFailure(
+                _scrub(f"the model endpoint {what}: {type(exc).__name__}", model),
+                "model_error" if response is not None else "model_unreachable",
+            )
+            return response if response is not None else _error(502, lease.failure.message)
+
+
+def _rewrite(body: dict[str, Any], model: ModelConfig) -> dict[str, Any]:
+    """The request as the session's model should see it."""
+    out = dict(body)
+    out["model"] = model.model
+    if model.temperature is not None:
+        out["temperature"] = model.temperature
+    if model.max_tokens is not None:
+        out["max_tokens"] = model.max_tokens
+    return out
+
+
+def _scrub(message: str, model: ModelConfig) -> str:
+    return message.replace(model.api_key, "***") if model.api_key else message
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": {"message": message, "type": "relay_error"}}, status=status)

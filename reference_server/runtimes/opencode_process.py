@@ -1,0 +1,312 @@
+"""One ``opencode serve`` child: started, health-checked, restarted if it dies, stopped.
+
+The child binds 127.0.0.1 on a port it picks (read from its first stdout line), is
+protected with a random ``OPENCODE_SERVER_PASSWORD``, and keeps its HOME, XDG dirs and
+configuration in ``state_dir`` so it never reads the user's. Its environment is built
+from scratch: the sidecar's own secrets never reach it (or the tools it runs).
+
+One subscription to ``GET /global/event`` serves every session: events are routed to the
+:class:`SessionChannel` of their ``sessionID`` (``file.edited`` by directory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger("reference_server.runtimes.opencode")
+
+INSTALL_HINT = "install it with `opencode-sidecar install-opencode` (npm) or set OPENCODE_BIN"
+PROJECT_BINARY = Path(".opencode") / "node_modules" / ".bin" / "opencode"
+LISTENING = re.compile(r"listening on (http://\S+)")
+ENV_PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS")
+
+
+class OpenCodeMissing(RuntimeError):
+    """No ``opencode`` binary was found; the message names the install command."""
+
+
+def find_binary(explicit: str | None, search_from: Path) -> Path:
+    """``explicit`` (OPENCODE_BIN), else ``.opencode/`` here or above, else PATH."""
+    if explicit:
+        path = Path(explicit)
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise OpenCodeMissing(f"OPENCODE_BIN={explicit} is not an executable file; {INSTALL_HINT}")
+    for folder in (search_from, *search_from.parents, Path(__file__).resolve().parents[2]):
+        candidate = folder / PROJECT_BINARY
+        if candidate.is_file():
+            return candidate
+    found = shutil.which("opencode")
+    if found:
+        return Path(found)
+    raise OpenCodeMissing(f"the `opencode` binary was not found; {INSTALL_HINT}")
+
+
+class ProcessExited:
+    """Put into every channel when the child dies: its sessions cannot go on."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+@dataclass
+class SessionChannel:
+    """The events of one OpenCode session, in order."""
+
+    session_id: str
+    directory: str
+    queue: asyncio.Queue[tuple[str, dict[str, Any]] | ProcessExited]
+
+
+class OpenCodeProcess:
+    """The child process, its HTTP API, and the event router."""
+
+    def __init__(
+        self,
+        binary: Path,
+        state_dir: Path,
+        config: Mapping[str, Any],
+        startup_timeout: float = 60.0,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.binary = binary
+        self.state_dir = state_dir
+        self.config = dict(config)
+        self.startup_timeout = startup_timeout
+        self._environ = dict(environ if environ is not None else os.environ)
+        self._password = secrets.token_urlsafe(24)
+        self._proc: asyncio.subprocess.Process | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._base = ""
+        self._channels: dict[str, SessionChannel] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._subscribed = asyncio.Event()
+        self._state = "not started"
+        self.restarts = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    def not_ready_reason(self) -> str | None:
+        if self._proc is None or self._proc.returncode is not None:
+            return f"opencode is {self._state}"
+        if not self._subscribed.is_set():
+            return "opencode event stream is not connected"
+        return None
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(
+            auth=aiohttp.BasicAuth("opencode", self._password),
+            timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=None),
+        )
+        await self._spawn()
+        self._tasks.append(asyncio.create_task(self._watch(), name="opencode-watchdog"))
+        self._tasks.append(asyncio.create_task(self._subscribe(), name="opencode-events"))
+        await asyncio.wait_for(self._subscribed.wait(), self.startup_timeout)
+
+    async def close(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._terminate()
+        if self._http is not None:
+            await self._http.close()
+
+    def _env(self) -> dict[str, str]:
+        home = self.state_dir / "home"
+        env = {k: v for k, v in self._environ.items() if k in ENV_PASSED}
+        env.update(
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            XDG_DATA_HOME=str(home / ".local" / "share"),
+            XDG_CACHE_HOME=str(home / ".cache"),
+            XDG_STATE_HOME=str(home / ".local" / "state"),
+            OPENCODE_SERVER_PASSWORD=self._password,
+            OPENCODE_DISABLE_AUTOUPDATE="1",
+            OPENCODE_DISABLE_LSP_DOWNLOAD="1",
+        )
+        return env
+
+    def _write_config(self) -> None:
+        folder = self.state_dir / "home" / ".config" / "opencode"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "opencode.json"
+        path.write_text(json.dumps(self.config, indent=2))
+        path.chmod(0o600)
+
+    async def _spawn(self) -> None:
+        self._state = "starting"
+        self._write_config()
+        run_dir = self.state_dir / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._proc = await asyncio.create_subprocess_exec(
+            str(self.binary),
+            "serve",
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            "0",
+            cwd=run_dir,
+            env=self._env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert self._proc.stdout is not None
+        assert self._proc.stderr is not None
+        try:
+            self._base = await asyncio.wait_for(
+                self._read_url(self._proc.stdout), self.startup_timeout
+            )
+        except (TimeoutError, EOFError) as exc:
+            await self._terminate()
+            self._state = "failed to start"
+            raise RuntimeError(
+                f"opencode serve did not announce its URL within {self.startup_timeout:g} s"
+            ) from exc
+        self._tasks.append(asyncio.create_task(_drain(self._proc.stdout, "stdout")))
+        self._tasks.append(asyncio.create_task(_drain(self._proc.stderr, "stderr")))
+        self._state = "running"
+        log.info("opencode started", extra={"url": self._base, "pid": self._proc.pid})
+
+    @staticmethod
+    async def _read_url(stream: asyncio.StreamReader) -> str:
+        while True:
+            line = await stream.readline()
+            if not line:
+                raise EOFError("opencode serve exited before listening")
+            match = LISTENING.search(line.decode(errors="replace"))
+            if match:
+                return match.group(1).rstrip("/")
+
+    async def _terminate(self) -> None:
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 5)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    async def _watch(self) -> None:
+        """Restart the child whenever it dies; its sessions fail."""
+        delay = 0.5
+        while not self._stopping:
+            assert self._proc is not None
+            code = await self._proc.wait()
+            if self._stopping:
+                return
+            self._state = f"restarting (exited with {code})"
+            self._subscribed.clear()
+            log.warning("opencode exited", extra={"returncode": code})
+            for channel in list(self._channels.values()):
+                channel.queue.put_nowait(ProcessExited(f"opencode exited with code {code}"))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            try:
+                await self._spawn()
+                self.restarts += 1
+                delay = 0.5
+            except RuntimeError:
+                log.exception("opencode restart failed")
+
+    async def _subscribe(self) -> None:
+        """Follow ``/global/event`` for as long as the runtime lives; reconnect on drops."""
+        assert self._http is not None
+        while not self._stopping:
+            try:
+                async with self._http.get(f"{self._base}/global/event") as response:
+                    response.raise_for_status()
+                    self._subscribed.set()
+                    async for raw in response.content:
+                        line = raw.decode(errors="replace").rstrip("\r\n")
+                        if line.startswith("data:"):
+                            self._route(line[5:].strip())
+            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+                log.debug("opencode event stream dropped", extra={"error": repr(exc)})
+            self._subscribed.clear()
+            await asyncio.sleep(0.2)
+
+    def _route(self, data: str) -> None:
+        try:
+            envelope = json.loads(data)
+        except ValueError:
+            return
+        payload = envelope.get("payload") or {}
+        kind, props = payload.get("type"), payload.get("properties") or {}
+        if not isinstance(kind, str) or not isinstance(props, dict):
+            return
+        session_id = props.get("sessionID")
+        if isinstance(session_id, str):
+            channel = self._channels.get(session_id)
+            if channel is not None:
+                channel.queue.put_nowait((kind, props))
+        elif kind == "file.edited":
+            for channel in self._channels.values():
+                if channel.directory == envelope.get("directory"):
+                    channel.queue.put_nowait((kind, props))
+
+    # ------------------------------------------------------------------ sessions
+    async def _call(
+        self, method: str, path: str, directory: Path, body: object | None = None
+    ) -> Any:
+        if self._http is None or self._proc is None or self._proc.returncode is not None:
+            raise RuntimeError(f"opencode is {self._state}")
+        async with self._http.request(
+            method,
+            f"{self._base}{path}",
+            params={"directory": str(directory)},
+            json=body,
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as response:
+            if response.status >= 400:
+                text = (await response.text())[:300]
+                raise RuntimeError(f"opencode {method} {path} answered {response.status}: {text}")
+            if response.status == 204:
+                return None
+            return await response.json(content_type=None)
+
+    async def create_session(self, directory: Path, title: str) -> SessionChannel:
+        """A new OpenCode session working in ``directory``, already routed to a channel."""
+        info = await self._call("POST", "/session", directory, {"title": title})
+        channel = SessionChannel(str(info["id"]), str(directory), asyncio.Queue())
+        self._channels[channel.session_id] = channel
+        return channel
+
+    def forget(self, channel: SessionChannel) -> None:
+        self._channels.pop(channel.session_id, None)
+
+    async def prompt(self, channel: SessionChannel, body: Mapping[str, Any]) -> None:
+        path = f"/session/{channel.session_id}/prompt_async"
+        await self._call("POST", path, Path(channel.directory), dict(body))
+
+    async def abort(self, channel: SessionChannel) -> None:
+        path = f"/session/{channel.session_id}/abort"
+        await self._call("POST", path, Path(channel.directory))
+
+    async def tool_ids(self, directory: Path) -> list[str]:
+        ids = await self._call("GET", "/experimental/tool/ids", directory)
+        return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+async def _drain(stream: asyncio.StreamReader, name: str) -> None:
+    while line := await stream.readline():
+        log.debug("opencode %s: %s", name, line.decode(errors="replace").rstrip())

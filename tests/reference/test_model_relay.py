@@ -1,0 +1,100 @@
+"""The model relay forwards each slot to its session's model, on real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from fakes.model_server import ModelServer
+from reference_server.runtime import ModelConfig
+from reference_server.runtimes.model_relay import PROVIDER_ID, ModelRelay
+
+KEY = "sk-relay-test-key-7"
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[ModelRelay]:
+    relay = ModelRelay(slots=2, read_timeout=5)
+    await relay.start()
+    yield relay
+    await relay.close()
+
+
+async def ask(relay: ModelRelay, slot: str, token: str | None = None) -> aiohttp.ClientResponse:
+    body = {
+        "model": slot,
+        "stream": True,
+        "messages": [{"role": "user", "content": "go"}],
+        "tools": [{"type": "function", "function": {"name": "read", "parameters": {}}}],
+    }
+    headers = {"Authorization": f"Bearer {token or relay.token}"}
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(f"{relay.url}/chat/completions", json=body, headers=headers)
+        await response.read()
+        return response
+
+
+async def test_a_slot_reaches_its_sessions_model_with_its_key(
+    relay: ModelRelay, model_server: ModelServer
+) -> None:
+    lease = relay.lease(ModelConfig("openai", "quick", KEY, api_endpoint=model_server.url))
+    response = await ask(relay, lease.slot)
+    assert response.status == 200
+    [seen] = model_server.recorder.for_model("quick")
+    assert seen.authorization == f"Bearer {KEY}"
+    assert lease.failure is None
+
+
+async def test_temperature_and_max_tokens_are_the_sessions(
+    relay: ModelRelay, model_server: ModelServer
+) -> None:
+    config = ModelConfig(
+        "openai", "quick", KEY, temperature=0.2, max_tokens=64, api_endpoint=model_server.url
+    )
+    lease = relay.lease(config)
+    await ask(relay, lease.slot)
+    [seen] = model_server.recorder.for_model("quick")
+    assert (seen.temperature, seen.max_tokens) == (0.2, 64)
+
+
+async def test_a_model_error_is_recorded_without_the_key(
+    relay: ModelRelay, model_server: ModelServer
+) -> None:
+    lease = relay.lease(ModelConfig("openai", "model_500", KEY, api_endpoint=model_server.url))
+    response = await ask(relay, lease.slot)
+    assert response.status == 500
+    assert lease.failure is not None
+    assert lease.failure.code == "model_error"
+    assert "HTTP 500" in lease.failure.message
+    assert KEY not in lease.failure.message
+
+
+async def test_an_unreachable_endpoint_is_model_unreachable(relay: ModelRelay) -> None:
+    lease = relay.lease(ModelConfig("openai", "quick", KEY, api_endpoint="http://127.0.0.1:9/v1"))
+    response = await ask(relay, lease.slot)
+    assert response.status == 502
+    assert lease.failure is not None
+    assert lease.failure.code == "model_unreachable"
+
+
+async def test_strangers_and_unleased_slots_are_refused(relay: ModelRelay) -> None:
+    lease = relay.lease(ModelConfig("openai", "quick", KEY, api_endpoint="http://127.0.0.1:9/v1"))
+    assert (await ask(relay, lease.slot, token="guess")).status == 401
+    relay.release(lease)
+    assert (await ask(relay, lease.slot)).status == 404
+
+
+def test_slots_are_leased_least_recently_used_first_and_run_out() -> None:
+    relay = ModelRelay(slots=2, read_timeout=5)
+    config = ModelConfig("openai", "quick", KEY)
+    first, second = relay.lease(config), relay.lease(config)
+    assert {first.slot, second.slot} == {"slot-0", "slot-1"}
+    with pytest.raises(RuntimeError, match="no free model slot"):
+        relay.lease(config)
+    relay.release(first)
+    relay.release(second)
+    assert relay.lease(config).slot == first.slot
+    models = relay.provider_config()[PROVIDER_ID]["models"]
+    assert sorted(models) == ["slot-0", "slot-1"]
