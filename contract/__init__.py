@@ -26,7 +26,14 @@ from contract._files import (
     STREAM_RULES_DOC,
     load_openapi,
 )
-from contract._openapi import Operation, operation, operations, resolved_component, status_for
+from contract._openapi import (
+    Operation,
+    operation,
+    operations,
+    resolved_component,
+    response_schema,
+    status_for,
+)
 from contract._schemas import (
     Violation,
     component_validator,
@@ -59,6 +66,7 @@ __all__ = [
     "operation",
     "operations",
     "resolved_component",
+    "response_schema",
     "status_for",
     "stream_rules",
     "validate_component",

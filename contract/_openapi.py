@@ -99,3 +99,24 @@ def resolved_component(name: str) -> dict[str, Any]:
 
     result: dict[str, Any] = inline(doc["components"]["schemas"][name])
     return result
+
+
+def _inline(doc: dict[str, Any], node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _inline(doc, v) for k, v in _resolve(doc, node).items()}
+    if isinstance(node, list):
+        return [_inline(doc, v) for v in node]
+    return node
+
+
+def response_schema(operation_id: str, outcome: str) -> dict[str, Any] | None:
+    """The JSON body schema of ``outcome`` of ``operation_id`` (``$ref``s inlined), if any."""
+    doc = load_openapi()
+    op = operation(operation_id)
+    raw = doc["paths"][op.path][op.method.lower()]["responses"][str(op.status_for(outcome))]
+    content = _resolve(doc, raw).get("content", {})
+    media = content.get("application/json")
+    if media is None:
+        return None
+    schema: dict[str, Any] = _inline(doc, media["schema"])
+    return schema

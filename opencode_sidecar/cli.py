@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from loadtests.cli import add_load_parser
+from opencode_sidecar.pact_cli import PactCliError, add_pact_parser
 from reference_server.config import Config, ConfigError
 from suites import SUITES
 
@@ -34,7 +35,6 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--session-timeout", type=float, help="seconds [SESSION_TIMEOUT]")
     p.add_argument("--max-sessions", type=int, help="[MAX_CONCURRENT_SESSIONS]")
     p.add_argument("--log-level", choices=["debug", "info", "warn", "error"], help="[LOG_LEVEL]")
-    p.add_argument("--test-mode", action="store_true", default=None, help="[TEST_MODE]")
     p.set_defaults(func=_serve)
 
 
@@ -50,7 +50,6 @@ def server_config(args: argparse.Namespace, env: dict[str, str]) -> Config:
         session_timeout=args.session_timeout,
         max_concurrent_sessions=args.max_sessions,
         log_level=args.log_level,
-        test_mode=args.test_mode,
     )
     config.check()
     return config
@@ -197,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_verify(sub)
     add_load_parser(sub)
+    add_pact_parser(sub)
     _add_install(sub)
     return parser
 
@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
-    except (CliError, ConfigError) as exc:
+    except (CliError, ConfigError, PactCliError) as exc:
         print(f"opencode-sidecar: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

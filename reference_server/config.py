@@ -52,8 +52,6 @@ class Config:
     """SHUTDOWN_GRACE: seconds SIGTERM waits for sessions to end before interrupting them."""
     metrics_require_auth: bool = True
     """METRICS_REQUIRE_AUTH: whether /metrics needs the shared secret (when one is set)."""
-    test_mode: bool = False
-    """TEST_MODE: mounts the provider-state endpoint used by Pact verification."""
     model_read_timeout: float = 30.0
     """MODEL_READ_TIMEOUT: seconds the runtime waits for the model's next bytes."""
     opencode_bin: str | None = None
@@ -102,7 +100,6 @@ class Config:
             metrics_require_auth=_read(
                 env, "METRICS_REQUIRE_AUTH", _boolean, d.metrics_require_auth, _any
             ),
-            test_mode=_read(env, "TEST_MODE", _boolean, d.test_mode, _any),
             model_read_timeout=_read(
                 env, "MODEL_READ_TIMEOUT", float, d.model_read_timeout, _positive
             ),

@@ -144,6 +144,12 @@ def _catalogue() -> dict[str, Fault]:
             middleware=on_responses(rest.progress_text),
         ),
         Fault(
+            "status_session_id_renamed",
+            ("STATUS-200",),
+            "status bodies name the session 'id' instead of 'session_id'",
+            middleware=on_responses(rest.session_id_renamed),
+        ),
+        Fault(
             "status_unknown_410",
             ("STATUS-UNKNOWN-404",),
             "unknown session status is 410",

@@ -128,6 +128,13 @@ def progress_text(request: web.Request, response: web.Response) -> web.StreamRes
     return None
 
 
+def session_id_renamed(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    if route(request) == "getSessionStatus" and response.status == 200:
+        body = body_of(response)
+        return json_like(response, {"id": body.pop("session_id"), **body})
+    return None
+
+
 def completed_says_running(
     request: web.Request, response: web.Response
 ) -> web.StreamResponse | None:

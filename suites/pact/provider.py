@@ -1,0 +1,102 @@
+"""Provider verification of any sidecar URL against the backend's pacts.
+
+``verify_provider`` runs Pact's verifier (the Rust core shipped in the pact-python wheel:
+offline, no broker needed) against the target, with the provider states and messages
+of :mod:`suites.pact.states`, and returns one :class:`InteractionResult` per interaction
+with its mismatches (path, expected, actual).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from suites.client import SidecarClient
+from suites.pact.consumer import PACT_DIR, examples
+from suites.pact.states import ProviderStates, StateServer
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass(frozen=True)
+class PactTarget:
+    url: str
+    model_endpoint: str
+    secret: str | None = None
+    pact_dir: Path = PACT_DIR
+    broker_url: str | None = None
+    settle_timeout: float = 30.0
+
+
+@dataclass
+class InteractionResult:
+    description: str
+    passed: bool
+    mismatches: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PactResult:
+    interactions: list[InteractionResult]
+    output: str
+    state_errors: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.interactions) and all(i.passed for i in self.interactions)
+
+
+def verify_provider(target: PactTarget, description: str | None = None) -> PactResult:
+    """Verify ``target`` against every pact (or the one interaction ``description``)."""
+    from pact import Verifier
+
+    host = urlsplit(target.url).hostname or "127.0.0.1"
+    client = SidecarClient(target.url, target.secret)
+    states = ProviderStates(client, target.model_endpoint, target.settle_timeout)
+    verifier = Verifier(examples()["provider"], host=host).add_transport(url=target.url)
+    if target.secret:
+        verifier.add_custom_header("Authorization", f"Bearer {target.secret}")
+    if target.broker_url:
+        verifier.broker_source(target.broker_url)
+    else:
+        verifier.add_source(target.pact_dir)
+    if description is not None:
+        verifier.filter(description)
+    verifier.message_handler(lambda name, metadata: states.message(name))
+    verifier.set_coloured_output(enabled=False)
+    with StateServer(states) as server, client:
+        verifier.state_handler(server.url, teardown=True, body=True)
+        try:
+            verifier.verify()
+        except RuntimeError:
+            pass  # the results say which interactions failed and why
+        finally:
+            states.teardown()
+    output = ANSI.sub("", verifier.output())
+    return PactResult(_interactions(verifier.results), output, server.errors)
+
+
+def _interactions(results: dict[str, Any]) -> list[InteractionResult]:
+    found: list[InteractionResult] = []
+    for item in results.get("interactionResults", []) or []:
+        result = InteractionResult(str(item.get("description")), item.get("result") == "OK")
+        if not result.passed:
+            result.mismatches = _mismatch_lines(item.get("mismatch") or {})
+        found.append(result)
+    return found
+
+
+def _mismatch_lines(mismatch: dict[str, Any]) -> list[str]:
+    """One line per mismatch: where, what was expected, what the provider did."""
+    lines: list[str] = []
+    for m in mismatch.get("mismatches", []) or []:
+        where = m.get("path") or m.get("key") or m.get("type", "")
+        text = m.get("mismatch") or m.get("description") or ""
+        detail = f" (expected {m['expected']}, actual {m['actual']})" if "expected" in m else ""
+        lines.append(f"{where}: {text}{detail}")
+    if not lines:
+        lines.append(str(mismatch.get("message") or mismatch.get("type") or "failed"))
+    return lines

@@ -1,0 +1,97 @@
+"""The consumer pacts: committed and current, readable by the backend, verified by the
+reference, and failed (with the mismatch named) by sidecars that break what the backend reads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from contract import EVENTS_DIR, response_schema, validate_event
+from suites.harness import faulty_argv, python_module, start_server
+from suites.pact.consumer import HTTP, PACT_DIR, examples, generate, pact_file, read_event
+from tests.suites.test_faulty_selftest import SECRET, outcomes, verify
+
+PACT_CATCHES: dict[str, tuple[str, str]] = {
+    "create_200": ("PACT-HTTP", "expected 201 but was 200"),
+    "status_session_id_renamed": ("PACT-HTTP", "missing the following keys: session_id"),
+    "status_progress_text": ("PACT-HTTP", "$.progress"),
+    "event_without_timestamp": ("PACT-MESSAGES", "timestamp"),
+}
+"""Fault -> the pact clause that catches it, and a piece of the mismatch it must name."""
+
+
+def _interactions(path: Path) -> list[dict[str, object]]:
+    return sorted(json.loads(path.read_text())["interactions"], key=lambda i: str(i))
+
+
+def test_the_committed_pact_is_what_the_consumer_generates(tmp_path: Path) -> None:
+    fresh = generate(tmp_path)
+    assert _interactions(fresh) == _interactions(pact_file(PACT_DIR)), (
+        "contract/pacts is stale: run `opencode-sidecar pact generate`"
+    )
+
+
+def test_the_backends_examples_are_valid_under_the_contract() -> None:
+    from jsonschema import Draft202012Validator
+
+    ex = examples()
+    for event, data in ex["events"].items():
+        assert validate_event(event, data) == [], event
+        assert read_event(event, data)
+    schemas = {e.response: response_schema(e.operation_id, e.outcome) for e in HTTP}
+    for name, schema in schemas.items():
+        if name is not None and schema is not None:
+            required = set(schema.get("required", [])) & set(ex["responses"][name])
+            partial = {**schema, "required": sorted(required)}
+            assert not list(Draft202012Validator(partial).iter_errors(ex["responses"][name]))
+    assert {p.stem for p in EVENTS_DIR.glob("*.json")} >= set(ex["events"])
+
+
+def test_the_backends_reader_refuses_an_event_without_a_field_it_reads() -> None:
+    data = dict(examples()["events"]["complete"])
+    del data["files_modified"]
+    with pytest.raises(KeyError, match="files_modified"):
+        read_event("complete", data)
+
+
+def test_the_reference_verifies_every_interaction(model_url: str, tmp_path: Path) -> None:
+    argv = faulty_argv(
+        "valid_extra_fields", tmp_path / "ws", "--secret", SECRET, "--max-sessions", "3"
+    )
+    with start_server(argv) as server:
+        done = subprocess.run(
+            python_module(
+                "opencode_sidecar",
+                "pact",
+                "verify",
+                "--target",
+                server.url,
+                "--secret",
+                SECRET,
+                "--model-endpoint",
+                model_url,
+            ),
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert f"PASS {len(json.loads(pact_file().read_text())['interactions'])}/" in done.stdout
+
+
+@pytest.mark.parametrize("name", sorted(PACT_CATCHES))
+def test_pact_verification_names_the_mismatch(name: str, model_url: str, tmp_path: Path) -> None:
+    clause, mismatch = PACT_CATCHES[name]
+    argv = faulty_argv(name, tmp_path / "ws", "--secret", SECRET, "--max-sessions", "3")
+    with start_server(argv, stderr=subprocess.DEVNULL) as server:
+        report = verify(server.url, model_url, tmp_path / "ws", tmp_path / "r.json", "pact")
+    assert clause in outcomes(report, "fail"), report["output"]
+    assert report["exit_code"] == 1
+    clauses = report["clauses"]
+    assert isinstance(clauses, list)
+    failed = next(c for c in clauses if c["id"] == clause)
+    assert mismatch in json.dumps(failed), json.dumps(failed)[:3000]
