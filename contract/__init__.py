@@ -26,6 +26,7 @@ from contract._files import (
     STREAM_RULES_DOC,
     load_openapi,
 )
+from contract._metrics import MetricFamily, metric_families, metric_family, request_id_pattern
 from contract._openapi import Operation, operation, operations, resolved_component, status_for
 from contract._schemas import (
     Violation,
@@ -47,6 +48,7 @@ __all__ = [
     "CatalogueError",
     "Clause",
     "Level",
+    "MetricFamily",
     "Operation",
     "StreamRules",
     "TerminalRule",
@@ -56,8 +58,11 @@ __all__ = [
     "event_validator",
     "load_catalogue",
     "load_openapi",
+    "metric_families",
+    "metric_family",
     "operation",
     "operations",
+    "request_id_pattern",
     "resolved_component",
     "status_for",
     "stream_rules",
