@@ -45,9 +45,9 @@ def _escaped_writes(
             continue
         raw = str(data.get("args", {}).get("filePath", ""))
         name = PurePosixPath(raw).name
+        # Relative escapes land next to the workspace; an absolute path may be shared by
+        # other runs on this machine, so the events alone judge it.
         places = [own.parent / name, own.parent.parent / name]
-        if raw.startswith("/"):
-            places.append(Path(raw))
         for place in places:
             if place.exists() and place.stat().st_mtime >= started - 1:
                 found.append(str(place))
