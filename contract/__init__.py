@@ -26,6 +26,7 @@ from contract._files import (
     STREAM_RULES_DOC,
     load_openapi,
 )
+from contract._metrics import MetricFamily, metric_families, metric_family, request_id_pattern
 from contract._openapi import (
     Operation,
     operation,
@@ -54,6 +55,7 @@ __all__ = [
     "CatalogueError",
     "Clause",
     "Level",
+    "MetricFamily",
     "Operation",
     "StreamRules",
     "TerminalRule",
@@ -63,8 +65,11 @@ __all__ = [
     "event_validator",
     "load_catalogue",
     "load_openapi",
+    "metric_families",
+    "metric_family",
     "operation",
     "operations",
+    "request_id_pattern",
     "resolved_component",
     "response_schema",
     "status_for",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,14 +30,28 @@ class Reply:
     finish_reason: str | None = None
 
 
+ToolsFactory = Callable[[SessionSpec, float], WorkspaceTools]
+"""Builds a session's tools from its spec and the bash timeout (faulty sidecars swap it)."""
+
+
+def confined_tools(spec: SessionSpec, bash_timeout: float) -> WorkspaceTools:
+    return WorkspaceTools(spec.workspace, bash_timeout)
+
+
 class FakeOpenCodeRuntime:
     """Implements :class:`reference_server.runtime.Runtime`."""
 
     name = "fake"
 
-    def __init__(self, read_timeout: float = 30.0, bash_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        read_timeout: float = 30.0,
+        bash_timeout: float = 30.0,
+        tools_factory: ToolsFactory | None = None,
+    ) -> None:
         self.read_timeout = read_timeout
         self.bash_timeout = bash_timeout
+        self.tools_factory: ToolsFactory = tools_factory or confined_tools
         self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -53,7 +68,7 @@ class FakeOpenCodeRuntime:
         return None if self._http is not None and not self._http.closed else "runtime not started"
 
     async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
-        tools = WorkspaceTools(spec.workspace, self.bash_timeout)
+        tools = self.tools_factory(spec, self.bash_timeout)
         messages: list[dict[str, Any]] = []
         if spec.effective_system_prompt:
             messages.append({"role": "system", "content": spec.effective_system_prompt})

@@ -82,15 +82,16 @@ class WorkspaceTools:
         self.modified: list[str] = []
         self._process: asyncio.subprocess.Process | None = None
 
-    def resolve(self, raw: object, *, for_write: bool = False) -> Path:
+    def resolve(self, raw: object) -> Path:
         if not isinstance(raw, str) or not raw:
             raise ToolError("filePath must be a non-empty string")
         candidate = Path(raw)
         path = (candidate if candidate.is_absolute() else self.root / candidate).resolve()
         if not path.is_relative_to(self.root):
             raise ToolError(f"{raw} is outside the workspace")
-        if for_write and path.exists() and path.is_file() and path.stat().st_nlink > 1:
-            raise ToolError(f"{raw} is a hard link; refusing to write through it")
+        if path.is_file() and path.stat().st_nlink > 1:
+            # Another name of this file may lie outside the workspace: neither read nor write.
+            raise ToolError(f"{raw} is a hard link; refusing to use it")
         return path
 
     def _touched(self, path: Path) -> None:
@@ -105,7 +106,7 @@ class WorkspaceTools:
                 raise ToolError(f"{args.get('filePath')} does not exist")
             return path.read_bytes()[:READ_CAP].decode("utf-8", "replace")
         if tool == "write":
-            path = self.resolve(args.get("filePath"), for_write=True)
+            path = self.resolve(args.get("filePath"))
             content = args.get("content")
             if not isinstance(content, str):
                 raise ToolError("content must be a string")
@@ -120,7 +121,7 @@ class WorkspaceTools:
         raise ToolError(f"unknown tool {tool!r}")
 
     def _edit(self, args: Mapping[str, Any]) -> str:
-        path = self.resolve(args.get("filePath"), for_write=True)
+        path = self.resolve(args.get("filePath"))
         old, new = args.get("oldString"), args.get("newString")
         if not isinstance(old, str) or not isinstance(new, str) or not old:
             raise ToolError("oldString and newString must be strings (oldString non-empty)")
@@ -133,10 +134,15 @@ class WorkspaceTools:
         self._touched(path)
         return f"edited {path.relative_to(self.root)}"
 
+    def environment(self) -> dict[str, str]:
+        """The whole environment of ``bash``: built from nothing, so none of the sidecar's
+        variables (``OPENCODE_SHARED_SECRET``, provider api keys) can reach a command."""
+        return {"PATH": os.defpath + ":/usr/local/bin", "HOME": str(self.root), "LANG": "C.UTF-8"}
+
     async def _bash(self, command: object) -> str:
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
-        env = {"PATH": os.defpath + ":/usr/local/bin", "HOME": str(self.root), "LANG": "C.UTF-8"}
+        env = self.environment()
         spawn = asyncio.ensure_future(
             asyncio.create_subprocess_shell(
                 command,

@@ -35,6 +35,13 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--session-timeout", type=float, help="seconds [SESSION_TIMEOUT]")
     p.add_argument("--max-sessions", type=int, help="[MAX_CONCURRENT_SESSIONS]")
     p.add_argument("--log-level", choices=["debug", "info", "warn", "error"], help="[LOG_LEVEL]")
+    p.add_argument(
+        "--metrics-public",
+        dest="metrics_require_auth",
+        action="store_false",
+        default=None,
+        help="serve /metrics without the bearer token [METRICS_REQUIRE_AUTH=false]",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -50,6 +57,7 @@ def server_config(args: argparse.Namespace, env: dict[str, str]) -> Config:
         session_timeout=args.session_timeout,
         max_concurrent_sessions=args.max_sessions,
         log_level=args.log_level,
+        metrics_require_auth=args.metrics_require_auth,
     )
     config.check()
     return config
@@ -109,6 +117,11 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("--max-sessions", type=int, help="the target's MAX_CONCURRENT_SESSIONS")
     p.add_argument(
+        "--metrics-public",
+        action="store_true",
+        help="the target serves /metrics without the token (its METRICS_REQUIRE_AUTH=false)",
+    )
+    p.add_argument(
         "--workspace", type=Path, help="the target's WORKSPACE_DIR, when readable from here"
     )
     p.add_argument(
@@ -144,6 +157,7 @@ def _verify(args: argparse.Namespace) -> int:
             max_sessions=args.max_sessions,
             workspace=args.workspace,
             strict=args.strict,
+            metrics_public=args.metrics_public,
         )
     options = VerifyOptions(
         target=target,

@@ -133,6 +133,8 @@ def pytest_args(
         args += ["--sidecar-workspace", str(target.workspace)]
     if target.strict:
         args.append("--sidecar-strict")
+    if target.metrics_public:
+        args.append("--sidecar-metrics-public")
     if opts.only:
         args += ["--only", opts.only]
     if opts.fuzz_max_examples is not None:

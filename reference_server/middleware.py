@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-import re
 import time
 import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from contract import operation
+from contract import operation, request_id_pattern
 from reference_server.config import Config
 from reference_server.errors import ApiError, error_response, from_http_exception
 from reference_server.keys import config_key, telemetry_key
@@ -20,7 +19,6 @@ from reference_server.logs import request_id_var
 log = logging.getLogger("reference_server.http")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 request_id_key = web.RequestKey("request_id", str)
 
 
@@ -47,7 +45,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Adopt a safe ``X-Request-ID`` or mint one; every log line of the request carries it."""
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if request_id_pattern().fullmatch(incoming) else uuid.uuid4().hex
     request[request_id_key] = request_id
     token = request_id_var.set(request_id)
     try:
@@ -92,15 +90,27 @@ async def timing_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """With ``OPENCODE_SHARED_SECRET``, every non-probe operation needs the bearer token."""
+    """With ``OPENCODE_SHARED_SECRET``, every non-probe operation needs the bearer token.
+
+    The token is compared in constant time, and every refusal is the same answer (no hint
+    about what was wrong).
+    """
     config = request.app[config_key]
     operation_id = request.match_info.route.name
     if config.shared_secret and operation_id is not None and _needs_auth(config, operation_id):
-        supplied = request.headers.get("Authorization", "")
-        expected = f"Bearer {config.shared_secret}"
-        if not hmac.compare_digest(supplied.encode(), expected.encode()):
+        token = bearer_token(request.headers.get("Authorization", ""))
+        if not hmac.compare_digest(token.encode(), config.shared_secret.encode()):
             raise ApiError(operation_id, "unauthorized", "unauthorized")
     return await handler(request)
+
+
+def bearer_token(header: str) -> str:
+    """The token of ``Bearer <token>`` (the scheme is case-insensitive, RFC 9110 11.1,
+    and ``1*SP`` may separate it, RFC 6750 2.1); ``""`` for any other credentials."""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return ""
+    return token.lstrip(" ")
 
 
 def _needs_auth(config: Config, operation_id: str) -> bool:

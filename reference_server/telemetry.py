@@ -1,4 +1,8 @@
-"""Prometheus metrics of one app (its own registry, so tests and apps never share counters)."""
+"""Prometheus metrics of one app (its own registry, so tests and apps never share counters).
+
+Names, types, labels and help texts come from the contract (``x-metric-families`` of
+``GET /metrics``); this module only decides when each one moves.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,17 @@ from prometheus_client import (
     generate_latest,
 )
 
+from contract import MetricFamily, metric_family
+
 if TYPE_CHECKING:
     from reference_server.event_log import Event
+
+
+def _family(key: str, kind: str) -> MetricFamily:
+    family = metric_family(key)
+    if family.type != kind:
+        raise TypeError(f"contract: {family.name} is a {family.type}, not a {kind}")
+    return family
 
 
 class Telemetry:
@@ -24,32 +37,23 @@ class Telemetry:
         # The *_created series only add noise to a sidecar's scrape.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.sessions_created = Counter(
-            "opencode_sessions_created", "Sessions accepted by POST /sessions.", registry=r
-        )
-        self.sessions_finished = Counter(
-            "opencode_sessions_finished", "Sessions that ended, by status.", ["status"], registry=r
-        )
-        self.sessions_active = Gauge(
-            "opencode_sessions_active", "Sessions running now.", registry=r
-        )
-        self.streams_active = Gauge("opencode_streams_active", "SSE streams open now.", registry=r)
-        self.events_emitted = Counter(
-            "opencode_events_emitted", "Events appended to session logs.", ["event"], registry=r
-        )
-        self.heartbeats_sent = Counter(
-            "opencode_heartbeats_sent", "Heartbeats written to streams.", registry=r
-        )
-        self.runtime_errors = Counter(
-            "opencode_runtime_errors", "Sessions that failed, by code.", ["code"], registry=r
-        )
-        self.request_seconds = Histogram(
-            "opencode_request_duration_seconds",
-            "Time to answer a request (to the first byte for streams), by route.",
-            ["route", "method"],
-            registry=r,
-        )
+        self.sessions_created = self._counter("sessions_created")
+        self.sessions_finished = self._counter("sessions_finished")
+        self.sessions_active = self._gauge("sessions_active")
+        self.streams_active = self._gauge("streams_active")
+        self.events_emitted = self._counter("events_emitted")
+        self.heartbeats_sent = self._counter("heartbeats_sent")
+        self.runtime_errors = self._counter("runtime_errors")
+        f = _family("request_seconds", "histogram")
+        self.request_seconds = Histogram(f.name, f.help, f.labels, registry=self.registry)
+
+    def _counter(self, key: str) -> Counter:
+        f = _family(key, "counter")
+        return Counter(f.name, f.help, f.labels, registry=self.registry)
+
+    def _gauge(self, key: str) -> Gauge:
+        f = _family(key, "gauge")
+        return Gauge(f.name, f.help, f.labels, registry=self.registry)
 
     def session_started(self) -> None:
         self.sessions_created.inc()

@@ -63,6 +63,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the target's WORKSPACE_DIR, when this machine can read it",
     )
     group.addoption(
+        "--sidecar-metrics-public",
+        action="store_true",
+        default=False,
+        help="the target serves /metrics without the bearer token (METRICS_REQUIRE_AUTH=false)",
+    )
+    group.addoption(
         "--sidecar-strict",
         action="store_true",
         default=False,
@@ -99,6 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
             max_sessions=config.getoption("sidecar_max_sessions"),
             workspace=config.getoption("sidecar_workspace"),
             strict=config.getoption("sidecar_strict"),
+            metrics_public=config.getoption("sidecar_metrics_public"),
         )
         if url
         else None

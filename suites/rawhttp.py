@@ -80,3 +80,15 @@ def post_oversized(
         except OSError:
             pass  # the server stopped reading: its answer should be waiting
         return _read_answer(sock)
+
+
+def raw_get(url: str, path: str, header_lines: list[str], timeout: float = 10.0) -> RawAnswer:
+    """GET with header lines sent byte for byte (bare CR, odd spacing), then the answer."""
+    sock, host, base = _connect(url, timeout)
+    with sock:
+        lines = [f"GET {base}{path} HTTP/1.1", f"Host: {host}", "Connection: close"]
+        try:
+            sock.sendall(("\r\n".join([*lines, *header_lines]) + "\r\n\r\n").encode())
+        except OSError as exc:
+            return RawAnswer(None, "", b"", f"{type(exc).__name__}: {exc}")
+        return _read_answer(sock)

@@ -24,6 +24,8 @@ class TargetOptions:
     """The target's WORKSPACE_DIR as seen from here, when shared."""
     strict: bool = False
     """SHOULD clauses fail the run."""
+    metrics_public: bool = False
+    """The target serves /metrics without the bearer token (METRICS_REQUIRE_AUTH=false)."""
 
     def redacted(self) -> dict[str, object]:
         return {
@@ -35,4 +37,5 @@ class TargetOptions:
             "max_sessions": self.max_sessions,
             "workspace": str(self.workspace) if self.workspace else None,
             "strict": self.strict,
+            "metrics_public": self.metrics_public,
         }

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from fakes.faults import rest, stream
+from fakes.faults import rest, security, stream
 from fakes.faults.kit import on_requests, on_responses
 from reference_server.app import create_app
 from reference_server.config import Config
@@ -37,6 +37,8 @@ class Fault:
     hooks: type[StreamHooks] | None = None
     runtime: Callable[[Runtime], Runtime] | None = None
     patch_app: Callable[[web.Application], None] | None = None
+    suite: str = "conformance"
+    """The suite (``suites/<suite>``) whose clauses the fault breaks; the self-test runs it."""
 
 
 def _catalogue() -> dict[str, Fault]:
@@ -371,6 +373,7 @@ def _catalogue() -> dict[str, Fault]:
             middleware=rest.clamping_middleware(),
         )
     )
+    faults += _security_faults()
     variations = [
         Fault("valid_crlf", (), "valid: CRLF line ends", stream=stream.CrlfLines),
         Fault(
@@ -383,6 +386,86 @@ def _catalogue() -> dict[str, Fault]:
         Fault("valid_odd_chunks", (), "valid: 7-byte writes", stream=stream.OddChunks),
     ]
     return {f.name: f for f in [*faults, *variations]}
+
+
+def _security_faults() -> list[Fault]:
+    def fault(name: str, clause: str, description: str, **how: Any) -> Fault:
+        return Fault(name, (clause,), description, suite="security", **how)
+
+    return [
+        fault(
+            "stream_route_unauthenticated",
+            "AUTH-EVERY-ROUTE",
+            "the stream needs no token",
+            middleware=on_requests(security.stream_open),
+        ),
+        fault(
+            "auth_token_case_insensitive",
+            "AUTH-SCHEME",
+            "the token is compared case-insensitively",
+            middleware=on_requests(security.token_case_insensitive),
+        ),
+        fault(
+            "auth_hint_in_401",
+            "AUTH-NO-HINT",
+            "the 401 says whether the token was missing or wrong",
+            middleware=on_responses(security.hint_in_401),
+        ),
+        fault(
+            "secret_in_error_details",
+            "AUTH-SECRET-NEVER-ECHOED",
+            "error bodies echo the request headers, Authorization included",
+            middleware=on_responses(security.headers_in_errors),
+        ),
+        fault(
+            "prompt_truncated_not_refused",
+            "INPUT-PROMPT-LIMIT",
+            "over-long prompts are cut to maxLength and accepted",
+            middleware=security.create_body_rewrite(security.truncate_prompts),
+        ),
+        fault(
+            "unknown_tools_dropped",
+            "INPUT-TOOLS-ENUM",
+            "unknown enabled_tools are dropped and the session accepted",
+            middleware=security.create_body_rewrite(security.drop_unknown_tools),
+        ),
+        fault(
+            "crlf_in_frame",
+            "SSE-NO-INJECTION",
+            "output text is written raw into the data line",
+            stream=security.RawOutputText,
+        ),
+        fault(
+            "request_id_echoed_raw",
+            "REQUEST-ID-SAFE",
+            "any X-Request-ID is echoed as sent",
+            patch_app=security.echo_raw_request_id,
+        ),
+        fault(
+            "tool_escapes_workspace",
+            "SANDBOX-PATHS",
+            "file tools join paths without resolving or confining them",
+            patch_app=security.unconfined_tools,
+        ),
+        fault(
+            "bash_leaks_env",
+            "SANDBOX-BASH-ENV",
+            "bash inherits the sidecar's environment and secrets",
+            patch_app=security.leaky_bash,
+        ),
+        fault(
+            "metrics_missing_family",
+            "METRICS-FAMILIES",
+            "/metrics lacks the heartbeats family",
+            middleware=on_responses(security.drop_heartbeat_family),
+        ),
+        fault(
+            "metrics_frozen",
+            "METRICS-MOVE",
+            "/metrics serves its first scrape forever",
+            middleware=security.frozen_metrics(),
+        ),
+    ]
 
 
 FAULTS: Mapping[str, Fault] = _catalogue()

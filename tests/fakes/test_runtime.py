@@ -197,3 +197,67 @@ async def test_bash_timeout_and_disabled_tools(
     await runtime.run(only_read, sink)
     assert "not enabled" in sink.kinds("tool_result")[0][2]["error"]
     assert not (only_read.workspace / "hello.txt").exists()
+
+
+async def test_hard_links_are_neither_read_nor_written(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    outside = tmp_path / "secret.txt"
+    outside.write_text("top secret")
+    os.link(outside, root / "alias.txt")
+    tools = WorkspaceTools(root)
+    for tool, args in (("read", {}), ("edit", {"oldString": "top", "newString": "no"})):
+        with pytest.raises(ToolError, match="hard link"):
+            await tools.run(tool, {"filePath": "alias.txt", **args})
+    assert outside.read_text() == "top secret"
+
+
+@pytest.mark.parametrize(
+    "scenario", ["escape_dotdot", "escape_absolute", "escape_symlink", "escape_hardlink"]
+)
+async def test_escape_scenarios_end_in_tool_errors(
+    scenario: str, tmp_path: Path, model: ModelServer, runtime: FakeOpenCodeRuntime
+) -> None:
+    sink = RecordingSink()
+    session = spec(tmp_path, scenario, model.url)
+    result = await runtime.run(session, sink)
+    file_calls = {c[0] for c in sink.kinds("tool_call") if c[1] in ("read", "write", "edit")}
+    assert file_calls
+    for call_id, _tool, outcome in sink.kinds("tool_result"):
+        if call_id in file_calls:
+            assert "error" in outcome, (call_id, outcome)
+    assert result.files_modified == ()
+    for place in (tmp_path, tmp_path.parent):
+        assert not [p for p in place.iterdir() if p.name.startswith("escape_")]
+    assert "root:" not in repr(sink.events)
+
+
+async def test_bash_env_leak_scenario_shows_no_secret(
+    tmp_path: Path,
+    model: ModelServer,
+    runtime: FakeOpenCodeRuntime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENCODE_SHARED_SECRET", "sidecar-secret-do-not-leak")
+    sink = RecordingSink()
+    await runtime.run(spec(tmp_path, "bash_env_leak", model.url), sink)
+    ((_, _, outcome),) = sink.kinds("tool_result")
+    assert "PATH=" in outcome["output"]
+    assert "sidecar-secret-do-not-leak" not in repr(sink.events)
+    assert "sk-" not in outcome["output"]
+
+
+async def test_bash_timeout_scenario_is_bounded(tmp_path: Path, model: ModelServer) -> None:
+    from fakes.tools import OUTPUT_CAP
+
+    runtime = FakeOpenCodeRuntime(read_timeout=5.0, bash_timeout=0.3)
+    await runtime.start()
+    try:
+        sink = RecordingSink()
+        await runtime.run(spec(tmp_path, "bash_timeout", model.url), sink)
+    finally:
+        await runtime.close()
+    slept, flooded = (r[2] for r in sink.kinds("tool_result"))
+    assert "timed out" in slept["error"]
+    assert len(flooded["output"]) <= OUTPUT_CAP + 100
+    assert "truncated" in flooded["output"]

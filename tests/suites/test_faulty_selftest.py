@@ -68,7 +68,9 @@ def test_suite_flags_exactly_the_declared_clauses(
     workspace = tmp_path / "workspace"
     argv = faulty_argv(name, workspace, "--secret", SECRET, *DECLARED)
     with start_server(argv, stderr=subprocess.DEVNULL) as server:
-        report = verify(server.url, model_url, workspace, tmp_path / "report.json")
+        report = verify(
+            server.url, model_url, workspace, tmp_path / "report.json", suite=fault.suite
+        )
     failed = outcomes(report, "fail")
     assert outcomes(report, "error") == set(), report["output"]
     declared = set(fault.violates)

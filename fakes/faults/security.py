@@ -1,0 +1,195 @@
+"""Security and observability faults: auth that can be bypassed or hints, leaks, missing
+input limits, frame and header injection, tools that leave the workspace, metrics that lie."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from contract import metric_family, resolved_component
+from fakes.faults.kit import body_of, json_like, on_responses, route
+from fakes.runtime import FakeOpenCodeRuntime
+from fakes.tools import ToolError, WorkspaceTools
+from reference_server.event_log import Event
+from reference_server.hooks import StreamFilter
+from reference_server.keys import config_key, runtime_key
+from reference_server.middleware import REQUEST_ID_HEADER, add_request_id_header, request_id_key
+from reference_server.runtime import SessionSpec
+
+
+# ------------------------------------------------------------------ auth
+def _with_token(request: web.Request) -> web.Request:
+    secret = request.app[config_key].shared_secret or ""
+    return request.clone(headers={**request.headers, "Authorization": f"Bearer {secret}"})
+
+
+def stream_open(request: web.Request) -> web.Request:
+    """The stream route needs no token (as if it were registered outside the auth guard)."""
+    if route(request) == "streamSession" and "Authorization" not in request.headers:
+        return _with_token(request)
+    return request
+
+
+def token_case_insensitive(request: web.Request) -> web.Request:
+    """Compares the token case-insensitively (``token.lower() == secret.lower()``)."""
+    secret = request.app[config_key].shared_secret or ""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if secret and scheme == "Bearer" and token != secret and token.lower() == secret.lower():
+        return _with_token(request)
+    return request
+
+
+def hint_in_401(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    """Says what was wrong with the credentials."""
+    if response.status != 401:
+        return None
+    header = request.headers.get("Authorization")
+    reason = "missing bearer token" if not header else "bearer token does not match"
+    return json_like(response, {**body_of(response), "error": reason})
+
+
+def headers_in_errors(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+    """Error bodies carry the request's headers 'for debugging' (Authorization included)."""
+    if response.status < 400 or response.status == 401:
+        return None
+    try:
+        body = body_of(response)
+    except ValueError:
+        return None
+    details = {**body.get("details", {}), "request_headers": dict(request.headers)}
+    return json_like(response, {**body, "details": details})
+
+
+# ------------------------------------------------------------------ input
+def create_body_rewrite(rewrite: Callable[[dict[str, Any]], None]) -> Middleware:
+    """Rewrites a JSON ``POST /sessions`` body before the handler validates it."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if route(request) == "createSession" and request.content_type == "application/json":
+            raw = await request.read()
+            try:
+                body = json.loads(raw)
+                rewrite(body)
+                raw = json.dumps(body).encode()
+            except (ValueError, KeyError, TypeError, AttributeError):
+                pass
+            request._read_bytes = raw  # aiohttp serves read() from this cache
+        return await handler(request)
+
+    return middleware
+
+
+def truncate_prompts(body: dict[str, Any]) -> None:
+    """Silently cuts over-long prompts to the contract's maxLength instead of refusing."""
+    schema = resolved_component("CreateSessionRequest")["properties"]
+    model_schema = schema["model_config"]["properties"]
+    for node, props in ((body, schema), (body.get("model_config", {}), model_schema)):
+        for name in ("prompt", "system_prompt"):
+            if isinstance(node.get(name), str) and name in props:
+                node[name] = node[name][: props[name]["maxLength"]]
+
+
+def drop_unknown_tools(body: dict[str, Any]) -> None:
+    """Silently drops enabled_tools outside the enum instead of refusing."""
+    known = resolved_component("Tool")["enum"]
+    tools = body["model_config"]["enabled_tools"]
+    body["model_config"]["enabled_tools"] = [t for t in tools if t in known]
+
+
+class RawOutputText(StreamFilter):
+    """Writes output events with their JSON escapes of CR and LF undone (raw text)."""
+
+    def frames(self, event: Event) -> list[bytes]:
+        if event.event != "output":
+            return [event.frame]
+        payload = json.dumps(dict(event.data)).replace("\\r", "\r").replace("\\n", "\n")
+        return [f"event: {event.event}\nid: {event.id}\ndata: {payload}\n\n".encode()]
+
+
+async def _echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    incoming = request.headers.get(REQUEST_ID_HEADER)
+    response.headers[REQUEST_ID_HEADER] = incoming or request.get(request_id_key) or "none"
+
+
+def echo_raw_request_id(app: web.Application) -> None:
+    """Echoes any X-Request-ID as it came."""
+    app.on_response_prepare.remove(add_request_id_header)
+    app.on_response_prepare.append(_echo_request_id)
+
+
+# ------------------------------------------------------------------ sandbox
+class UnconfinedTools(WorkspaceTools):
+    """Joins paths to the workspace without resolving or checking them."""
+
+    def resolve(self, raw: object) -> Path:
+        if not isinstance(raw, str) or not raw:
+            raise ToolError("filePath must be a non-empty string")
+        return self.root / raw
+
+
+@dataclass
+class LeakyTools(WorkspaceTools):
+    """bash inherits the sidecar's environment, secrets included."""
+
+    leaked: Mapping[str, str] = field(default_factory=dict)
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **super().environment(), **self.leaked}
+
+
+def _fake_runtime(app: web.Application) -> FakeOpenCodeRuntime:
+    runtime = app[runtime_key]
+    if not isinstance(runtime, FakeOpenCodeRuntime):
+        raise SystemExit("this fault needs the fake runtime")
+    return runtime
+
+
+def unconfined_tools(app: web.Application) -> None:
+    _fake_runtime(app).tools_factory = lambda spec, timeout: UnconfinedTools(
+        spec.workspace, timeout
+    )
+
+
+def leaky_bash(app: web.Application) -> None:
+    secret = app[config_key].shared_secret or ""
+
+    def factory(spec: SessionSpec, timeout: float) -> WorkspaceTools:
+        leaked = {"OPENCODE_SHARED_SECRET": secret, "OPENAI_API_KEY": spec.model.api_key}
+        return LeakyTools(spec.workspace, timeout, leaked=leaked)
+
+    _fake_runtime(app).tools_factory = factory
+
+
+# ------------------------------------------------------------------ metrics
+def drop_heartbeat_family(
+    request: web.Request, response: web.Response
+) -> web.StreamResponse | None:
+    if route(request) != "getMetrics" or response.status != 200 or response.body is None:
+        return None
+    name = metric_family("heartbeats_sent").name
+    assert isinstance(response.body, bytes)
+    kept = [line for line in response.body.split(b"\n") if name.encode() not in line]
+    return web.Response(body=b"\n".join(kept), headers={"Content-Type": response.content_type})
+
+
+def frozen_metrics() -> Middleware:
+    """Serves the first scrape forever."""
+    first: list[bytes] = []
+
+    def rewrite(request: web.Request, response: web.Response) -> web.StreamResponse | None:
+        if route(request) != "getMetrics" or response.status != 200:
+            return None
+        assert isinstance(response.body, bytes)
+        if not first:
+            first.append(response.body)
+        return web.Response(body=first[0], headers={"Content-Type": response.content_type})
+
+    return on_responses(rewrite)

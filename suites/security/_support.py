@@ -1,0 +1,72 @@
+"""Shared pieces of the security suite: requests without (or with wrong) credentials, and
+every text a response or a stream exposes."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from contract import Operation, operations
+from suites.client import SidecarClient
+from suites.recording import Recording
+from suites.target import TargetOptions
+
+_PARAM = re.compile(r"\{([^}]+)\}")
+
+
+def guarded_operations(target: TargetOptions) -> list[Operation]:
+    """Every operation that needs the bearer token on this target (from the contract)."""
+    return [
+        op
+        for op in operations().values()
+        if not op.public and not (target.metrics_public and op.operation_id == "getMetrics")
+    ]
+
+
+def path_of(op: Operation, session_id: str) -> str:
+    """The operation's path with every parameter filled with ``session_id``."""
+    return op.url_path(**{name: session_id for name in _PARAM.findall(op.path)})
+
+
+def call_raw(
+    client: SidecarClient,
+    op: Operation,
+    session_id: str,
+    headers: dict[str, str],
+    body: Any = None,
+) -> httpx.Response:
+    """Call ``op`` with exactly ``headers`` (and ``body`` for a POST); a stream is closed
+    right after its head, so a bypassed stream never blocks the suite."""
+    path = path_of(op, session_id)
+    json = body if op.method == "POST" else None
+    with client.http.stream(
+        op.method, path, headers=headers, json=json, timeout=httpx.Timeout(10.0, read=3.0)
+    ) as response:
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            return response
+        response.read()
+        return response
+
+
+def response_texts(label: str, response: httpx.Response) -> list[tuple[str, str]]:
+    """(where, text) for a response's headers and (read) body."""
+    texts = [(f"{label} headers", "\n".join(f"{k}: {v}" for k, v in response.headers.items()))]
+    with contextlib.suppress(httpx.ResponseNotRead):
+        texts.append((f"{label} body", response.text))
+    return texts
+
+
+def stream_texts(label: str, recording: Recording) -> list[tuple[str, str]]:
+    texts = [(f"{label} stream head", recording.head.decode("utf-8", "replace"))]
+    texts += [(f"{label} event {e.id} {e.event}", e.data) for e in recording.events]
+    texts += [(f"{label} headers", "\n".join(f"{k}: {v}" for k, v in recording.headers.items()))]
+    return texts
+
+
+def leaks(secret: str, texts: Iterable[tuple[str, str]]) -> list[str]:
+    """Where ``secret`` appears."""
+    return [where for where, text in texts if secret and secret in text]
