@@ -35,6 +35,7 @@ from contract._openapi import Operation, operation, operations, resolved_compone
 from contract._schemas import (
     Violation,
     component_validator,
+    event_fields,
     event_validator,
     validate_component,
     validate_event,
@@ -63,6 +64,7 @@ __all__ = [
     "Violation",
     "WebSocketRules",
     "component_validator",
+    "event_fields",
     "event_validator",
     "load_asyncapi",
     "load_catalogue",

@@ -72,6 +72,14 @@ def event_validator(event_type: str) -> Draft202012Validator:
     return _validator(path.as_uri())
 
 
+def event_fields(event_type: str) -> frozenset[str]:
+    """The data fields ``events/<type>.json`` names (a sidecar may add its own)."""
+    path = EVENTS_DIR / f"{event_type}.json"
+    if not path.is_file():
+        raise KeyError(f"contract has no event type {event_type!r}")
+    return frozenset(load_data(path).get("properties", {}))
+
+
 def _field_of(error: ValidationError) -> str:
     parts = [str(p) for p in error.absolute_path]
     required: Any = error.validator_value
