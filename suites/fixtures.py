@@ -199,8 +199,9 @@ def stalled_run(stalled_runs: StalledRuns) -> Recording:
 
 @dataclass(frozen=True)
 class WebSocketRun:
-    """One finished session read live over the WebSocket and over SSE at once, then
-    replayed over the WebSocket (no resume message on either WebSocket read)."""
+    """One finished session read live over the WebSocket (``resume_after`` 0 at once, so
+    the read starts while the session runs) and over SSE at once, then replayed over the
+    WebSocket with no resume message."""
 
     session_id: str
     live: Recording
@@ -223,7 +224,7 @@ def ws_run(
     reader = threading.Thread(target=read_sse)
     reader.start()
     try:
-        live = record_ws(sidecar, session_id, max_silence=max_silence)
+        live = record_ws(sidecar, session_id, 0, max_silence=max_silence)
     finally:
         reader.join()
     replay = record_ws(sidecar, session_id, max_silence=max_silence)
