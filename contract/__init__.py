@@ -5,6 +5,8 @@
 * ``events/*.json``: one JSON Schema per SSE event's data.
 * ``stream.yaml`` + ``STREAM_RULES.md``: the stream rules (data + prose).
 * ``clauses.yaml``: every rule with a stable id, level and source.
+* ``asyncapi.yaml``: both event channels (SSE and WebSocket) as AsyncAPI 3.0; its
+  payloads ``$ref`` ``events/*.json``.
 
 Nothing else in the project restates status codes, field names or event types.
 """
@@ -18,12 +20,15 @@ from contract._catalogue import (
     load_catalogue,
 )
 from contract._files import (
+    ASYNCAPI_PATH,
+    ASYNCAPI_SCHEMA_PATH,
     CLAUSES_PATH,
     CONTRACT_DIR,
     EVENTS_DIR,
     OPENAPI_PATH,
     STREAM_PATH,
     STREAM_RULES_DOC,
+    load_asyncapi,
     load_openapi,
 )
 from contract._metrics import MetricFamily, metric_families, metric_family, request_id_pattern
@@ -38,13 +43,18 @@ from contract._openapi import (
 from contract._schemas import (
     Violation,
     component_validator,
+    event_fields,
     event_validator,
     validate_component,
     validate_event,
+    validate_ws_frame,
+    ws_frame_validator,
 )
-from contract._stream import StreamRules, TerminalRule, stream_rules
+from contract._stream import StreamRules, TerminalRule, WebSocketRules, stream_rules
 
 __all__ = [
+    "ASYNCAPI_PATH",
+    "ASYNCAPI_SCHEMA_PATH",
     "CLAUSES_PATH",
     "CONTRACT_DIR",
     "EVENTS_DIR",
@@ -61,8 +71,11 @@ __all__ = [
     "TerminalRule",
     "UnknownClauseError",
     "Violation",
+    "WebSocketRules",
     "component_validator",
+    "event_fields",
     "event_validator",
+    "load_asyncapi",
     "load_catalogue",
     "load_openapi",
     "metric_families",
@@ -76,4 +89,6 @@ __all__ = [
     "stream_rules",
     "validate_component",
     "validate_event",
+    "validate_ws_frame",
+    "ws_frame_validator",
 ]

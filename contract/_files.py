@@ -15,6 +15,9 @@ EVENTS_DIR = CONTRACT_DIR / "events"
 CLAUSES_PATH = CONTRACT_DIR / "clauses.yaml"
 STREAM_PATH = CONTRACT_DIR / "stream.yaml"
 STREAM_RULES_DOC = CONTRACT_DIR / "STREAM_RULES.md"
+ASYNCAPI_PATH = CONTRACT_DIR / "asyncapi.yaml"
+ASYNCAPI_SCHEMA_PATH = CONTRACT_DIR / "vendor" / "asyncapi-specs" / "3.0.0.json"
+"""The official AsyncAPI 3.0.0 JSON Schema (npm ``@asyncapi/specs``, Apache-2.0), vendored."""
 
 
 @cache
@@ -29,4 +32,10 @@ def load_data(path: Path) -> Any:
 def load_openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document as a dict (cached; do not mutate)."""
     doc: dict[str, Any] = load_data(OPENAPI_PATH)
+    return doc
+
+
+def load_asyncapi() -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of both streams as a dict (cached; do not mutate)."""
+    doc: dict[str, Any] = load_data(ASYNCAPI_PATH)
     return doc

@@ -13,9 +13,18 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from contract._files import EVENTS_DIR, OPENAPI_PATH, load_data, load_openapi
+from contract._files import (
+    ASYNCAPI_PATH,
+    EVENTS_DIR,
+    OPENAPI_PATH,
+    load_asyncapi,
+    load_data,
+    load_openapi,
+)
+from contract._stream import stream_rules
 
 _OPENAPI_URI = OPENAPI_PATH.as_uri()
+_ASYNCAPI_URI = ASYNCAPI_PATH.as_uri()
 _FORMATS = FormatChecker()
 
 
@@ -33,7 +42,10 @@ class Violation:
 
 @cache
 def _registry() -> Registry[Any]:
-    resources = [(_OPENAPI_URI, DRAFT202012.create_resource(load_openapi()))]
+    resources = [
+        (_OPENAPI_URI, DRAFT202012.create_resource(load_openapi())),
+        (_ASYNCAPI_URI, DRAFT202012.create_resource(load_asyncapi())),
+    ]
     for path in sorted(EVENTS_DIR.glob("*.json")):
         resources.append((path.as_uri(), DRAFT202012.create_resource(load_data(path))))
     registry: Registry[Any] = Registry().with_resources(resources)
@@ -58,6 +70,14 @@ def event_validator(event_type: str) -> Draft202012Validator:
     if not path.is_file():
         raise KeyError(f"contract has no event type {event_type!r}")
     return _validator(path.as_uri())
+
+
+def event_fields(event_type: str) -> frozenset[str]:
+    """The data fields ``events/<type>.json`` names (a sidecar may add its own)."""
+    path = EVENTS_DIR / f"{event_type}.json"
+    if not path.is_file():
+        raise KeyError(f"contract has no event type {event_type!r}")
+    return frozenset(load_data(path).get("properties", {}))
 
 
 def _field_of(error: ValidationError) -> str:
@@ -93,3 +113,22 @@ def validate_event(event_type: str, data: str | Mapping[str, Any]) -> list[Viola
         except ValueError as exc:
             return [Violation("data", f"not JSON: {exc}")]
     return violations(event_validator(event_type), data)
+
+
+def ws_frame_validator() -> Draft202012Validator:
+    """Validator of one WebSocket frame's envelope (``asyncapi.yaml``'s ``WebSocketFrame``)."""
+    return _validator(f"{_ASYNCAPI_URI}#/components/schemas/WebSocketFrame")
+
+
+def validate_ws_frame(frame: Any) -> list[Violation]:
+    """Validate one parsed WebSocket frame: its envelope, then its data against its event."""
+    problems = violations(ws_frame_validator(), frame)
+    if problems:
+        return problems
+    ws = stream_rules().websocket
+    return [
+        Violation(f"{ws.data_field}.{p.field}" if p.field else ws.data_field, p.reason)
+        if p.field != "event"
+        else p
+        for p in validate_event(frame[ws.event_field], frame[ws.data_field])
+    ]

@@ -31,6 +31,31 @@ class TerminalRule:
 
 
 @dataclass(frozen=True)
+class WebSocketRules:
+    """The ``websocket:`` section of ``stream.yaml``: the same log over a WebSocket."""
+
+    event_field: str
+    id_field: str
+    data_field: str
+    resume_field: str
+    resume_wait_seconds: float
+    close_after_terminal: int
+    close_bad_resume: int
+
+    def frame(self, event: str, data: Mapping[str, Any], event_id: int | None) -> dict[str, Any]:
+        """The JSON frame of one event (``event_id`` ``None``: a heartbeat, no id field)."""
+        frame: dict[str, Any] = {self.event_field: event}
+        if event_id is not None:
+            frame[self.id_field] = event_id
+        frame[self.data_field] = dict(data)
+        return frame
+
+    def resume_message(self, after: int) -> dict[str, int]:
+        """The client's first message resuming strictly after ``after``."""
+        return {self.resume_field: after}
+
+
+@dataclass(frozen=True)
 class StreamRules:
     """Everything ``stream.yaml`` says, typed."""
 
@@ -54,6 +79,7 @@ class StreamRules:
     close_after_terminal_seconds: float
     response_headers: Mapping[str, str]
     resume_header: str
+    websocket: WebSocketRules
 
     def terminal_rule(self, event: str, data: Mapping[str, Any]) -> TerminalRule | None:
         return next((r for r in self.terminal_rules if r.matches(event, data)), None)
@@ -102,4 +128,20 @@ def stream_rules() -> StreamRules:
         close_after_terminal_seconds=float(raw["close_after_terminal_seconds"]),
         response_headers=dict(raw["response_headers"]),
         resume_header=raw["resume_header"],
+        websocket=_websocket(raw["websocket"]),
+    )
+
+
+def _websocket(raw: Mapping[str, Any]) -> WebSocketRules:
+    fields = raw["frame_fields"]
+    if raw["id_type"] != "integer" or raw["heartbeats"] != "frames":
+        raise ValueError("stream.yaml websocket: only integer ids and heartbeat frames are known")
+    return WebSocketRules(
+        event_field=fields["event"],
+        id_field=fields["id"],
+        data_field=fields["data"],
+        resume_field=raw["resume_field"],
+        resume_wait_seconds=float(raw["resume_wait_seconds"]),
+        close_after_terminal=int(raw["close_codes"]["after_terminal"]),
+        close_bad_resume=int(raw["close_codes"]["bad_resume"]),
     )

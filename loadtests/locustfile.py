@@ -1,7 +1,8 @@
 """Locust users for a sidecar. Loaded only by Locust itself (``python -m locust -f``), never
 imported into pytest or the CLI. Settings come from the environment the runner sets:
 SIDECAR_URL (as --host), MODEL_ENDPOINT, LOAD_PROFILE, LOAD_DURATION, LOAD_USERS,
-SIDECAR_SECRET (optional)."""
+SIDECAR_SECRET (optional). A profile with ``websocket: true`` reads every session over its
+WebSocket (``websocket-client``, which gevent's monkey-patched sockets make cooperative)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import websocket
 from locust import HttpUser, LoadTestShape, between, events, task
 
 from contract import operation, stream_rules
@@ -31,14 +33,22 @@ PROFILE = load_profiles()[_setting("LOAD_PROFILE")]
 MODEL_ENDPOINT = _setting("MODEL_ENDPOINT")
 SECRET = os.environ.get("SIDECAR_SECRET") or None
 RULES = stream_rules()
-CREATE, STATUS, STREAM, CANCEL = (
-    operation(i) for i in ("createSession", "getSessionStatus", "streamSession", "cancelSession")
+CREATE, STATUS, STREAM, SOCKET, CANCEL = (
+    operation(i)
+    for i in (
+        "createSession",
+        "getSessionStatus",
+        "streamSession",
+        "websocketSession",
+        "cancelSession",
+    )
 )
+TRANSPORT = "WS" if PROFILE.websocket else "SSE"
 
 
 def _fire(name: str, started: float, length: int = 0, exc: Exception | None = None) -> None:
     events.request.fire(
-        request_type="SSE",
+        request_type=TRANSPORT,
         name=name,
         response_time=(time.perf_counter() - started) * 1000,
         response_length=length,
@@ -56,7 +66,8 @@ def _lag_ms(data: dict[str, Any]) -> float | None:
 
 
 class SidecarUser(HttpUser):
-    """Shared calls; reads SSE line by line from the raw chunked body (no 1 KiB buffering)."""
+    """Shared calls; reads SSE line by line from the raw chunked body (no 1 KiB buffering),
+    or, when the profile says ``websocket: true``, the session's WebSocket frames."""
 
     abstract = True
     wait_time = between(0.5, 1.5)
@@ -84,7 +95,75 @@ class SidecarUser(HttpUser):
     def stream(
         self, session_id: str, last_id: str | None = None, stop_after: int | None = None
     ) -> tuple[str | None, bool]:
-        """Read events; returns (last id seen, reached the terminal event)."""
+        """Read events over the profile's transport; returns (last id seen, reached the
+        terminal event)."""
+        if PROFILE.websocket:
+            return self.stream_ws(session_id, last_id, stop_after)
+        return self.stream_sse(session_id, last_id, stop_after)
+
+    def _event_read(self, started: float, seen: int, data: dict[str, Any], size: int) -> None:
+        if seen == 1:
+            _fire("first event", started)
+        lag = _lag_ms(data)
+        if lag is not None:
+            events.request.fire(
+                request_type=TRANSPORT,
+                name="event lag",
+                response_time=lag,
+                response_length=size,
+                exception=None,
+                context={},
+            )
+
+    def stream_ws(
+        self, session_id: str, last_id: str | None = None, stop_after: int | None = None
+    ) -> tuple[str | None, bool]:
+        """Read frames from the session's WebSocket (resuming with ``resume_after``)."""
+        ws_rules = RULES.websocket
+        url = "ws" + (self.host or "").rstrip("/").removeprefix("http")
+        url += SOCKET.url_path(session_id=session_id)
+        header = [f"Authorization: Bearer {SECRET}"] if SECRET else []
+        started = time.perf_counter()
+        try:
+            conn = websocket.create_connection(url, header=header, timeout=60)
+        except Exception as exc:
+            _fire("connect", started, exc=exc)
+            return last_id, True
+        seen = 0
+        last = last_id
+        try:
+            conn.send(json.dumps(ws_rules.resume_message(int(last_id or 0))))
+            _fire("connect", started)
+            while True:
+                try:
+                    text = conn.recv()
+                except websocket.WebSocketConnectionClosedException:
+                    return last, True  # closed after the terminal (or resume past it)
+                if not text:
+                    return last, True
+                frame = json.loads(text)
+                kind = frame[ws_rules.event_field]
+                if kind in RULES.unnumbered_events:
+                    continue
+                seen += 1
+                last = str(frame.get(ws_rules.id_field, last))
+                data = frame[ws_rules.data_field]
+                self._event_read(started, seen, data, len(text))
+                if RULES.is_terminal(kind, data):
+                    _fire("complete", started, seen)
+                    return last, True
+                if stop_after is not None and seen >= stop_after:
+                    return last, False
+        except Exception as exc:
+            _fire("stream", started, exc=exc)
+            return last, True
+        finally:
+            conn.close()
+
+    def stream_sse(
+        self, session_id: str, last_id: str | None = None, stop_after: int | None = None
+    ) -> tuple[str | None, bool]:
+        """Read SSE events line by line from the raw chunked body."""
         headers = {RULES.resume_header: last_id} if last_id else {}
         started = time.perf_counter()
         parser = SSEParser()
@@ -107,18 +186,7 @@ class SidecarUser(HttpUser):
                     seen += 1
                     last = event.id or last
                     data = json.loads(event.data)
-                    if seen == 1:
-                        _fire("first event", started)
-                    lag = _lag_ms(data)
-                    if lag is not None:
-                        events.request.fire(
-                            request_type="SSE",
-                            name="event lag",
-                            response_time=lag,
-                            response_length=len(event.data),
-                            exception=None,
-                            context={},
-                        )
+                    self._event_read(started, seen, data, len(event.data))
                     if RULES.is_terminal(event.event, data):
                         _fire("complete", started, seen)
                         return last, True

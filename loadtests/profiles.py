@@ -25,6 +25,8 @@ class Profile:
     user: str
     scenario: str
     stages: tuple[Stage, ...]
+    websocket: bool = False
+    """Read each session over its WebSocket (``GET /sessions/{id}/ws``) instead of SSE."""
 
     def users_at(self, elapsed: float, duration: float, max_users: int) -> int | None:
         """Users wanted ``elapsed`` seconds in; ``None`` once the run is over."""
@@ -43,6 +45,13 @@ def load_profiles(path: Path = PROFILES_PATH) -> dict[str, Profile]:
             user=entry["user"],
             scenario=entry["scenario"],
             stages=tuple(Stage(float(s["until"]), float(s["users"])) for s in entry["stages"]),
+            websocket=_flag(name, entry.get("websocket", False)),
         )
         for name, entry in raw.items()
     }
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"profiles.yaml: {name}.websocket must be true or false, not {value!r}")
+    return value

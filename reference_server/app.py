@@ -33,6 +33,7 @@ from reference_server.runtime import Runtime
 from reference_server.sessions import SessionStore
 from reference_server.streaming import stream_session
 from reference_server.telemetry import Telemetry
+from reference_server.websocket import websocket_session
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -44,6 +45,7 @@ HANDLERS: Mapping[str, Handler] = {
     "createSession": handlers.create_session,
     "getSessionStatus": handlers.session_status,
     "streamSession": stream_session,
+    "websocketSession": websocket_session,
     "cancelSession": handlers.cancel_session,
 }
 

@@ -1,9 +1,10 @@
 """Per-session event log: ids, history, terminal event, and live following.
 
-The log is the source of truth for every subscriber. Each event is encoded to its SSE
-frame once and shared; a subscriber is just an index into the list, so a slow reader
-costs no memory: it reads the log at its own pace (or is disconnected by its writer
-and resumes with ``Last-Event-ID``).
+The log is the source of truth for every subscriber, over either transport. Each event
+is encoded once, to its SSE frame and to its WebSocket message, and shared; a subscriber
+is just an index into the list, so a slow reader costs no memory: it reads the log at
+its own pace (or is disconnected by its writer and resumes with ``Last-Event-ID`` or
+``resume_after``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def encode_frame(event: str, data: Mapping[str, Any], event_id: int | None) -> b
     return f"{head}data: {payload}\n\n".encode()
 
 
+def encode_message(event: str, data: Mapping[str, Any], event_id: int | None) -> str:
+    """One WebSocket text frame (``stream.yaml``'s ``websocket.frame_fields``)."""
+    frame = stream_rules().websocket.frame(event, data, event_id)
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One event of a session's history."""
@@ -38,6 +45,9 @@ class Event:
     event: str
     data: Mapping[str, Any]
     frame: bytes
+    """The SSE frame."""
+    message: str
+    """The WebSocket text frame."""
 
 
 class LogClosedError(RuntimeError):
@@ -77,7 +87,13 @@ class EventLog:
         if self._terminal is not None:
             raise LogClosedError(f"event {event!r} after the terminal event")
         event_id = len(self._events) + 1
-        record = Event(event_id, event, data, encode_frame(event, data, event_id))
+        record = Event(
+            event_id,
+            event,
+            data,
+            encode_frame(event, data, event_id),
+            encode_message(event, data, event_id),
+        )
         self._events.append(record)
         if stream_rules().is_terminal(event, data):
             self._terminal = record

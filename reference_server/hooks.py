@@ -1,4 +1,4 @@
-"""The stream seam the test harness uses to build faulty sidecars.
+"""The stream seam (SSE and WebSocket) the test harness uses to build faulty sidecars.
 
 The defaults *are* the contract; ``fakes.faulty`` overrides one method per fault so that
 the suites can prove they catch it. Production code never subclasses these.
@@ -7,7 +7,7 @@ the suites can prove they catch it. Production code never subclasses these.
 from __future__ import annotations
 
 from contract import stream_rules
-from reference_server.event_log import Event, encode_frame
+from reference_server.event_log import Event, encode_frame, encode_message
 from reference_server.sessions import Session
 
 
@@ -55,6 +55,34 @@ class StreamFilter:
         """The connection ended (either side)."""
 
 
+class WebSocketFilter:
+    """How one WebSocket connection turns the log into text frames."""
+
+    def __init__(self, session: Session, requested_after: int | None) -> None:
+        self.session = session
+        self.requested_after = requested_after
+
+    def resume_after(self) -> int | None:
+        """The id the socket resumes after (``None`` = from the start)."""
+        return self.requested_after
+
+    def messages(self, event: Event) -> list[str]:
+        """The text frames for one event of the log."""
+        return [event.message]
+
+    def heartbeat(self) -> str | None:
+        """A heartbeat frame (no id), or ``None`` to send nothing."""
+        rules = stream_rules()
+        return encode_message(rules.heartbeat_event, rules.heartbeat_data, None)
+
+    def close_code(self) -> int | None:
+        """The close code after the terminal event (``None``: drop the TCP connection)."""
+        return stream_rules().websocket.close_after_terminal
+
+    def closed(self) -> None:
+        """The connection ended (either side)."""
+
+
 class StreamHooks:
     """Factory of per-connection filters, plus the response-level choices."""
 
@@ -70,3 +98,6 @@ class StreamHooks:
 
     def open(self, session: Session, requested_after: int | None) -> StreamFilter:
         return StreamFilter(session, requested_after)
+
+    def open_ws(self, session: Session, requested_after: int | None) -> WebSocketFilter:
+        return WebSocketFilter(session, requested_after)

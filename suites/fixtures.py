@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from suites.plugin import target_or_skip
 from suites.recording import Recording, record
 from suites.target import TargetOptions
 from suites.verdict import precondition_failed
+from suites.ws import record_ws
 
 # Scenario ids of the fake model server (fakes/scenarios/*.yaml).
 QUICK = "quick"
@@ -153,19 +155,79 @@ def failed_run(
     return _recorded_run(sidecar, model_endpoint, api_key, MODEL_500, max_silence)
 
 
+@dataclass(frozen=True)
+class StalledRuns:
+    """One session whose model stalls, read at once over SSE and over the WebSocket."""
+
+    sse: Recording
+    ws: Recording
+
+
 @pytest.fixture(scope="session")
-def stalled_run(
+def stalled_runs(
     sidecar: SidecarClient,
     model_endpoint: str,
     api_key: str,
     target: TargetOptions,
     max_silence: float,
-) -> Recording:
-    """A stream of a session whose model stalls, read for two heartbeat intervals:
-    only heartbeats can keep it alive."""
+) -> StalledRuns:
+    """A session whose model stalls, read for two heartbeat intervals on both transports:
+    only heartbeats can keep them alive."""
     factory = SessionFactory(sidecar, model_endpoint, api_key)
     session_id = factory.start(MODEL_STALL)
     window = 2 * target.heartbeat_interval + 0.5
-    recording = record(sidecar, session_id, max_silence=max_silence, window=window)
+    found: dict[str, Recording] = {}
+
+    def read_ws() -> None:
+        found["ws"] = record_ws(sidecar, session_id, max_silence=max_silence, window=window)
+
+    reader = threading.Thread(target=read_ws)
+    reader.start()
+    try:
+        sse = record(sidecar, session_id, max_silence=max_silence, window=window)
+    finally:
+        reader.join()
     factory.cancel_all()  # free its slot at once (CREATE-LIMIT-503 counts running sessions)
-    return recording
+    return StalledRuns(sse, found["ws"])
+
+
+@pytest.fixture(scope="session")
+def stalled_run(stalled_runs: StalledRuns) -> Recording:
+    """The SSE read of :func:`stalled_runs`."""
+    return stalled_runs.sse
+
+
+@dataclass(frozen=True)
+class WebSocketRun:
+    """One finished session read live over the WebSocket (``resume_after`` 0 at once, so
+    the read starts while the session runs) and over SSE at once, then replayed over the
+    WebSocket with no resume message."""
+
+    session_id: str
+    live: Recording
+    sse: Recording
+    replay: Recording
+
+
+@pytest.fixture(scope="session")
+def ws_run(
+    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
+) -> WebSocketRun:
+    """``hello_write`` over both transports."""
+    factory = SessionFactory(sidecar, model_endpoint, api_key)
+    session_id = factory.start(HELLO_WRITE)
+    found: dict[str, Recording] = {}
+
+    def read_sse() -> None:
+        found["sse"] = record(sidecar, session_id, max_silence=max_silence)
+
+    reader = threading.Thread(target=read_sse)
+    reader.start()
+    try:
+        live = record_ws(sidecar, session_id, 0, max_silence=max_silence)
+    finally:
+        reader.join()
+    replay = record_ws(sidecar, session_id, max_silence=max_silence)
+    if not live.ended:
+        factory.cancel_all()
+    return WebSocketRun(session_id, live, found["sse"], replay)

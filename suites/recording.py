@@ -39,6 +39,10 @@ class Recording:
     """When the server closed the stream (``None``: it did not, within the read timeout)."""
     after_terminal: list[SSEEvent] = field(default_factory=list)
     gave_up_at: float = 0.0
+    frames: list[Any] = field(default_factory=list)
+    """WebSocket only: every message as parsed JSON (its raw text or bytes when not JSON)."""
+    close_code: int | None = None
+    """WebSocket only: the server's close code (``None``: no close frame)."""
 
     @property
     def stopped_at(self) -> float:
@@ -137,6 +141,11 @@ def record(
         rec.violations = list(parser.violations)
         rec.retry = parser.retry
         return rec
+
+
+def add_event(rec: Recording, event: SSEEvent) -> None:
+    """Append an event, noting when the terminal one arrived and what followed it."""
+    _add(rec, event)
 
 
 def _add(rec: Recording, event: SSEEvent) -> None:

@@ -15,11 +15,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from fakes.faults import rest, security, stream
+from fakes.faults import rest, security, stream, ws
 from fakes.faults.kit import on_requests, on_responses
 from reference_server.app import create_app
 from reference_server.config import Config
-from reference_server.hooks import StreamFilter, StreamHooks
+from reference_server.hooks import StreamFilter, StreamHooks, WebSocketFilter
 from reference_server.runtime import Runtime
 from reference_server.sessions import Session
 
@@ -34,6 +34,7 @@ class Fault:
     config: Mapping[str, Any] = field(default_factory=dict)
     middleware: Middleware | None = None
     stream: type[StreamFilter] | None = None
+    ws: type[WebSocketFilter] | None = None
     hooks: type[StreamHooks] | None = None
     runtime: Callable[[Runtime], Runtime] | None = None
     patch_app: Callable[[web.Application], None] | None = None
@@ -365,6 +366,60 @@ def _catalogue() -> dict[str, Fault]:
             stream=stream.ProgressRegresses,
         ),
     ]
+    faults += [
+        Fault(
+            "ws_no_upgrade",
+            ("WS-UPGRADE",),
+            "the WebSocket route never upgrades",
+            middleware=ws.no_upgrade,
+        ),
+        Fault(
+            "ws_unknown_session_upgrades",
+            ("WS-UNKNOWN-SESSION-404",),
+            "an unknown session's WebSocket is upgraded, then closed",
+            middleware=ws.unknown_session_upgrades,
+        ),
+        Fault(
+            "ws_frame_missing_id", ("WS-FRAME-SCHEMA",), "frames carry no id", ws=ws.FrameWithoutId
+        ),
+        Fault(
+            "ws_ids_not_increasing",
+            ("WS-IDS-INCREASE",),
+            "every frame carries id 1",
+            ws=ws.IdsNotIncreasing,
+        ),
+        Fault(
+            "ws_no_terminal",
+            ("WS-ONE-TERMINAL",),
+            "complete is never sent over the WebSocket",
+            ws=ws.NoTerminalFrame,
+        ),
+        Fault(
+            "ws_no_close_code",
+            ("WS-CLOSE-1000",),
+            "the connection is dropped without a close frame",
+            ws=ws.NoCloseCode,
+        ),
+        Fault("ws_ignores_resume", ("WS-RESUME",), "resume_after is ignored", ws=ws.IgnoresResume),
+        Fault(
+            "ws_no_replay",
+            ("WS-REPLAY",),
+            "late WebSocket subscribers get only the last event",
+            ws=ws.NoReplay,
+        ),
+        Fault(
+            "ws_missing_heartbeat",
+            ("WS-HEARTBEAT",),
+            "no heartbeat frames",
+            ws=ws.NoHeartbeat,
+        ),
+        Fault(
+            "ws_drops_output",
+            ("WS-SAME-EVENTS-AS-SSE",),
+            "output events are not sent over the WebSocket",
+            ws=ws.DropsOutput,
+        ),
+    ]
     faults.append(
         Fault(
             "accepts_out_of_range_temperature",
@@ -384,6 +439,12 @@ def _catalogue() -> dict[str, Fault]:
         ),
         Fault("valid_extra_fields", (), "valid: extra JSON fields", stream=stream.ExtraFields),
         Fault("valid_odd_chunks", (), "valid: 7-byte writes", stream=stream.OddChunks),
+        Fault(
+            "valid_ws_extra_fields",
+            (),
+            "valid: extra fields in WebSocket frames and data",
+            ws=ws.ExtraFields,
+        ),
     ]
     return {f.name: f for f in [*faults, *variations]}
 
@@ -477,10 +538,14 @@ def create_faulty_app(fault: Fault, config: Config, runtime: Runtime) -> web.App
     if fault.runtime is not None:
         runtime = fault.runtime(runtime)
     filter_class = fault.stream or StreamFilter
+    ws_class = fault.ws or WebSocketFilter
 
     class Hooks(fault.hooks or StreamHooks):  # type: ignore[misc]
         def open(self, session: Session, requested_after: int | None) -> StreamFilter:
             return filter_class(session, requested_after)
+
+        def open_ws(self, session: Session, requested_after: int | None) -> WebSocketFilter:
+            return ws_class(session, requested_after)
 
     app = create_app(
         config,

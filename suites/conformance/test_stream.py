@@ -1,42 +1,27 @@
-"""Stream clauses (STREAM_RULES.md), judged on recorded reads of real sessions."""
+"""Stream clauses (STREAM_RULES.md), judged on recorded reads of real sessions. The checks
+that apply to the WebSocket too live in :mod:`suites.conformance._checks`."""
 
 from __future__ import annotations
 
-import itertools
 import threading
-import time
 import uuid
+from typing import Any
 
 import pytest
 
-from contract import status_for, stream_rules, validate_event
+from contract import status_for, stream_rules
 from suites.client import SidecarClient
+from suites.conformance import _checks
+from suites.conformance._checks import SSE
 from suites.conformance._expect import expect_error_body, expect_status
 from suites.fixtures import CHATTY, RecordedRun, SessionFactory
-from suites.recording import Recording, data_of, record
+from suites.recording import Recording, record
 from suites.verdict import check, precondition_failed
 
 EVENT_STREAM = "text/event-stream"
-
-
-def _need_stream(rec: Recording) -> None:
-    if rec.status_code != 200:
-        precondition_failed("SSE-CONTENT-TYPE", f"the stream answered HTTP {rec.status_code}")
-
-
-def _ids(rec: Recording) -> list[int]:
-    """The ids of the history, when every one is a decimal integer (else a precondition)."""
-    ids = []
-    for event in rec.numbered():
-        if event.id is None or not stream_rules().id_pattern.match(event.id):
-            precondition_failed("SSE-IDS-PRESENT", f"event {event.event} has id {event.id!r}")
-        ids.append(int(event.id))
-    return ids
-
-
-def _finished(rec: Recording) -> None:
-    if rec.terminal_index() is None:
-        precondition_failed("SSE-ONE-TERMINAL", "the session's stream has no terminal event")
+_need_stream = SSE.need_stream
+_ids = SSE.ids
+_finished = SSE.finished
 
 
 @pytest.mark.clause("SSE-CONTENT-TYPE")
@@ -101,35 +86,14 @@ def test_stream_is_well_formed(hello_run: RecordedRun, failed_run: RecordedRun) 
 
 @pytest.mark.clause("SSE-EVENT-TYPES")
 def test_event_types_are_the_contracts(hello_run: RecordedRun, failed_run: RecordedRun) -> None:
-    known = stream_rules().event_types
     for rec in (hello_run.live, failed_run.live):
-        _need_stream(rec)
-        unknown = sorted({e.event for e in rec.events} - known)
-        check(
-            not unknown,
-            "every event type must be one of the contract's",
-            sorted(known),
-            unknown,
-            rec.response,
-        )
+        _checks.event_types(SSE, rec)
 
 
 @pytest.mark.clause("SSE-EVENT-SCHEMA")
 def test_event_data_fits_its_schema(hello_run: RecordedRun, failed_run: RecordedRun) -> None:
-    known = stream_rules().event_types
     for rec in (hello_run.live, failed_run.live):
-        _need_stream(rec)
-        for event in rec.events:
-            if event.event not in known:
-                continue  # SSE-EVENT-TYPES reports it
-            problems = validate_event(event.event, event.data)
-            check(
-                not problems,
-                f"{event.event} data must fit events/{event.event}.json",
-                "valid data",
-                f"{event.data[:200]} -> {'; '.join(map(str, problems[:3]))}",
-                rec.response,
-            )
+        _checks.event_data(SSE, rec)
 
 
 @pytest.mark.clause("SSE-IDS-PRESENT")
@@ -148,102 +112,28 @@ def test_history_events_carry_ids(hello_run: RecordedRun) -> None:
 @pytest.mark.clause("SSE-IDS-INCREASE")
 def test_ids_strictly_increase(hello_run: RecordedRun, failed_run: RecordedRun) -> None:
     for rec in (hello_run.live, failed_run.live):
-        _need_stream(rec)
-        if any(e.id is None for e in rec.numbered()):
-            precondition_failed("SSE-IDS-PRESENT", "events without ids")
-        raw = [e.id for e in rec.numbered()]
-        bad = [i for i in raw if not stream_rules().id_pattern.match(str(i))]
-        check(not bad, "ids must be decimal positive integers", "1, 2, 3...", bad, rec.response)
-        ids = [int(i) for i in raw if i is not None]
-        check(
-            all(a < b for a, b in itertools.pairwise(ids)),
-            "ids must strictly increase",
-            "strictly increasing ids",
-            ids,
-            rec.response,
-        )
+        _checks.ids_increase(SSE, rec)
 
 
 @pytest.mark.clause("SSE-FIRST-EVENT")
 def test_first_event_is_status(hello_run: RecordedRun) -> None:
-    rules = stream_rules()
-    history = hello_run.live.numbered()
-    _need_stream(hello_run.live)
-    check(
-        bool(history),
-        "the history must not be empty",
-        "a first event",
-        "no events",
-        hello_run.live.response,
-    )
-    first = history[0]
-    status = (data_of(first) or {}).get("status") if first.event == rules.first_event else None
-    check(
-        first.event == rules.first_event and status in rules.first_statuses,
-        "the first event must be a status event with pending|running",
-        f"{rules.first_event} {sorted(rules.first_statuses)}",
-        f"{first.event} {first.data}",
-        hello_run.live.response,
-    )
+    _checks.first_event(SSE, hello_run.live)
 
 
 @pytest.mark.clause("SSE-ONE-TERMINAL")
 def test_exactly_one_terminal_event_last(hello_run: RecordedRun, failed_run: RecordedRun) -> None:
-    rules = stream_rules()
     for rec in (hello_run.replay, failed_run.replay):
-        _need_stream(rec)
-        history = rec.numbered()
-        terminals = [
-            i
-            for i, e in enumerate(history)
-            if isinstance(data_of(e), dict) and rules.is_terminal(e.event, data_of(e))
-        ]
-        check(
-            len(terminals) == 1,
-            "a finished session must have exactly one terminal event",
-            "1 terminal event",
-            f"{len(terminals)}: {[history[i].event for i in terminals]}",
-            rec.response,
-        )
-        check(
-            terminals[0] == len(history) - 1,
-            "the terminal event must be the last event",
-            "terminal last",
-            [e.event for e in history[terminals[0] :]],
-            rec.response,
-        )
+        _checks.one_terminal(SSE, rec)
 
 
 @pytest.mark.clause("SSE-CLOSE-AFTER-TERMINAL")
 def test_stream_closes_after_terminal(hello_run: RecordedRun) -> None:
-    rec = hello_run.live
-    _need_stream(rec)
-    _finished(rec)
-    extra = [e.event for e in rec.after_terminal]
-    check(not extra, "nothing may follow the terminal event", "no events", extra, rec.response)
-    bound = stream_rules().close_after_terminal_seconds
-    assert rec.terminal_at is not None
-    waited = (rec.ended_at or time.monotonic()) - rec.terminal_at
-    check(
-        rec.ended and waited <= bound,
-        "the server must close the stream after the terminal",
-        f"closed within {bound:g} s",
-        "still open" if not rec.ended else f"{waited:.1f} s",
-        rec.response,
-    )
+    _checks.closes_after_terminal(SSE, hello_run.live)
 
 
 @pytest.mark.clause("SSE-REPLAY")
 def test_late_subscriber_gets_full_history(hello_run: RecordedRun) -> None:
-    _need_stream(hello_run.replay)
-    live, replay = hello_run.live.history(), hello_run.replay.history()
-    check(
-        live == replay,
-        "a late subscriber must receive the whole history, identical",
-        live,
-        replay,
-        hello_run.replay.response,
-    )
+    _checks.replay(SSE, hello_run.live, hello_run.replay)
 
 
 @pytest.mark.clause("SSE-FANOUT")
@@ -276,35 +166,10 @@ def test_concurrent_subscribers_get_the_same_sequence(
 def test_resume_after_forced_disconnect(
     sidecar: SidecarClient, sessions: SessionFactory, max_silence: float
 ) -> None:
-    session_id = sessions.start(CHATTY)
-    first = record(sidecar, session_id, max_silence=max_silence, stop_after_events=4)
-    _need_stream(first)
-    ids = _ids(first)
-    if not ids:
-        precondition_failed("SSE-FIRST-EVENT", "no event before the disconnect")
-    resumed = record(sidecar, session_id, ids[-1], max_silence=max_silence)
-    full = record(sidecar, session_id, max_silence=max_silence)
-    if full.history()[: len(first.history())] != first.history():
-        precondition_failed("SSE-REPLAY", "a full read does not start with what was read live")
-    _need_stream(resumed)
-    combined = first.history() + resumed.history()
-    check(
-        combined == full.history(),
-        "resuming with Last-Event-ID must continue with no gap and no duplicate",
-        [e[0] for e in full.history()],
-        [e[0] for e in combined],
-        resumed.response,
-    )
-    for middle in (ids[0], ids[len(ids) // 2]):
-        again = record(sidecar, session_id, middle, max_silence=max_silence)
-        expected = [e for e in full.history() if e[0] is not None and int(e[0]) > middle]
-        check(
-            again.history() == expected,
-            f"Last-Event-ID {middle} must resume strictly after it",
-            [e[0] for e in expected],
-            [e[0] for e in again.history()],
-            again.response,
-        )
+    def read(session_id: str, after: int | None = None, **options: Any) -> Recording:
+        return record(sidecar, session_id, after, max_silence=max_silence, **options)
+
+    _checks.resume(SSE, read, sessions.start(CHATTY))
 
 
 @pytest.mark.clause("SSE-RESUME-AFTER-TERMINAL")
@@ -358,19 +223,7 @@ def test_stream_of_unknown_session_answers_404(sidecar: SidecarClient) -> None:
 
 @pytest.mark.clause("SSE-HEARTBEAT")
 def test_silent_stream_gets_heartbeats(stalled_run: Recording, max_silence: float) -> None:
-    rec = stalled_run
-    _need_stream(rec)
-    arrivals = sorted([e.received_at for e in rec.events] + [c.received_at for c in rec.comments])
-    marks = [rec.started_at, *arrivals, rec.stopped_at]
-    gaps = [b - a for a, b in itertools.pairwise(marks)]
-    worst = max(gaps) if gaps else 0.0
-    check(
-        worst <= max_silence,
-        "a silent stream must get a heartbeat within the interval",
-        f"silence <= {max_silence:.1f} s",
-        f"{worst:.1f} s of silence",
-        rec.response,
-    )
+    _checks.heartbeats(SSE, stalled_run, max_silence)
 
 
 @pytest.mark.clause("SSE-HEARTBEAT-NO-ID")
@@ -402,66 +255,9 @@ def test_stream_sends_retry_hint(hello_run: RecordedRun) -> None:
 
 @pytest.mark.clause("SSE-TOOL-PAIRING")
 def test_tool_calls_pair_with_results(hello_run: RecordedRun) -> None:
-    rec = hello_run.live
-    _need_stream(rec)
-    calls: dict[str, str] = {}
-    results: set[str] = set()
-    for event in rec.numbered():
-        data = data_of(event)
-        if not isinstance(data, dict):
-            continue
-        if event.event == "tool_call":
-            call_id = str(data.get("call_id"))
-            check(
-                call_id not in calls,
-                "a call_id must be used by one tool_call",
-                "unique",
-                call_id,
-                rec.response,
-            )
-            calls[call_id] = str(data.get("tool"))
-        elif event.event == "tool_result":
-            call_id = str(data.get("call_id"))
-            check(
-                call_id in calls and call_id not in results,
-                "a tool_result must follow its tool_call, once",
-                "a matching earlier tool_call",
-                call_id,
-                rec.response,
-            )
-            check(
-                calls[call_id] == data.get("tool"),
-                "a tool_result must name its call's tool",
-                calls[call_id],
-                data.get("tool"),
-                rec.response,
-            )
-            results.add(call_id)
-    check(bool(calls), "hello_write must produce a tool_call", ">= 1 tool_call", 0, rec.response)
-    if hello_run.status.get("status") == "completed":
-        check(
-            set(calls) == results,
-            "every tool_call of a completed session needs its result",
-            sorted(calls),
-            sorted(results),
-            rec.response,
-        )
+    _checks.tool_pairing(SSE, hello_run.live, hello_run.status.get("status") == "completed")
 
 
 @pytest.mark.clause("SSE-PROGRESS-MONOTONIC")
 def test_progress_never_decreases(hello_run: RecordedRun) -> None:
-    rec = hello_run.live
-    _need_stream(rec)
-    values = [
-        d.get("progress")
-        for e in rec.numbered()
-        if e.event == "status" and isinstance(d := data_of(e), dict)
-    ]
-    numbers = [v for v in values if isinstance(v, int)]
-    check(
-        all(a <= b for a, b in itertools.pairwise(numbers)),
-        "progress must never decrease",
-        "non-decreasing",
-        numbers,
-        rec.response,
-    )
+    _checks.progress_monotonic(SSE, hello_run.live)

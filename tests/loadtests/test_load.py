@@ -99,3 +99,33 @@ def test_sizing_math() -> None:
     # peak 180 MiB at 4 sessions, +6 sessions x 20 MiB = 300, x 1.15
     assert rec.memory_limit_mi == 345
     assert rec.cpu_request_m == pytest.approx(round(400 * 1.15), abs=1)
+
+
+def test_profiles_default_to_sse_and_may_read_over_the_websocket(tmp_path: Path) -> None:
+    profiles = load_profiles()
+    assert not profiles["steady"].websocket and profiles["websocket_steady"].websocket
+    bad = tmp_path / "profiles.yaml"
+    bad.write_text(
+        "x: {description: d, user: SessionStreamUser, scenario: quick, websocket: 'yes',"
+        " stages: [{until: 1.0, users: 1.0}]}\n"
+    )
+    with pytest.raises(ValueError, match=r"x\.websocket must be true or false"):
+        load_profiles(bad)
+
+
+def test_a_short_websocket_run_reads_every_session(tmp_path: Path) -> None:
+    done = run(
+        "--spawn",
+        "--profile",
+        "websocket_steady",
+        "--duration",
+        "6",
+        "--users",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["headline"]["failures"] == 0
+    assert report["headline"]["complete_p95_ms"] is not None

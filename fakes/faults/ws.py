@@ -1,0 +1,111 @@
+"""WebSocket faults: per-connection filters and middlewares that break the WS-* clauses."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from contract import stream_rules
+from fakes.faults.kit import route
+from reference_server.event_log import Event, encode_message
+from reference_server.hooks import WebSocketFilter
+
+OPERATION = "websocketSession"
+
+
+def _with_frame(event: Event, **changes: object) -> str:
+    ws = stream_rules().websocket
+    frame = {**json.loads(event.message), **changes}
+    return json.dumps({k: v for k, v in frame.items() if v is not None or k != ws.id_field})
+
+
+# ------------------------------------------------------------------ filters
+class FrameWithoutId(WebSocketFilter):
+    def messages(self, event: Event) -> list[str]:
+        return [_with_frame(event, **{stream_rules().websocket.id_field: None})]
+
+
+class IdsNotIncreasing(WebSocketFilter):
+    def messages(self, event: Event) -> list[str]:
+        return [_with_frame(event, **{stream_rules().websocket.id_field: 1})]
+
+
+class NoTerminalFrame(WebSocketFilter):
+    def messages(self, event: Event) -> list[str]:
+        return [] if event.event == "complete" else [event.message]
+
+
+class NoCloseCode(WebSocketFilter):
+    def close_code(self) -> int | None:
+        return None
+
+
+class IgnoresResume(WebSocketFilter):
+    def resume_after(self) -> int | None:
+        return None
+
+
+class NoReplay(WebSocketFilter):
+    def resume_after(self) -> int | None:
+        if self.requested_after is None and self.session.finished:
+            return self.session.log.last_id - 1
+        return self.requested_after
+
+
+class NoHeartbeat(WebSocketFilter):
+    def heartbeat(self) -> str | None:
+        return None
+
+
+class DropsOutput(WebSocketFilter):
+    def messages(self, event: Event) -> list[str]:
+        return [] if event.event == "output" else [event.message]
+
+
+class ExtraFields(WebSocketFilter):
+    """Valid: vendor fields in every frame and in its data."""
+
+    def messages(self, event: Event) -> list[str]:
+        data = {**event.data, "x_vendor": {"trace": "abc"}}
+        frame = json.loads(encode_message(event.event, data, event.id))
+        return [json.dumps({**frame, "x_transport": "ws"})]
+
+
+# ------------------------------------------------------------------ middlewares
+@web.middleware
+async def no_upgrade(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The WebSocket route ignores the handshake (answers as to a plain GET)."""
+    if route(request) == OPERATION:
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "upgrade"}
+        request = request.clone(headers=headers)
+    return await handler(request)
+
+
+@web.middleware
+async def unknown_session_upgrades(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A handshake for an unknown session is upgraded, then closed at once."""
+    response = await handler(request)
+    if route(request) == OPERATION and response.status == 404:
+        ws = web.WebSocketResponse()
+        if ws.can_prepare(request).ok:
+            await ws.prepare(request)
+            await ws.close(code=stream_rules().websocket.close_after_terminal)
+            return ws
+    return response
+
+
+__all__ = [
+    "DropsOutput",
+    "ExtraFields",
+    "FrameWithoutId",
+    "IdsNotIncreasing",
+    "IgnoresResume",
+    "NoCloseCode",
+    "NoHeartbeat",
+    "NoReplay",
+    "NoTerminalFrame",
+    "no_upgrade",
+    "unknown_session_upgrades",
+]
