@@ -9,6 +9,7 @@ from pathlib import Path
 OPENCODE_PACKAGE = "opencode-ai"
 OPENCODE_VERSION = "1.18.33"
 """The version the reference runtime is verified with (the one place it is written)."""
+INSTALL_TIMEOUT = 600
 
 
 class InstallError(RuntimeError):
@@ -25,9 +26,19 @@ def install_opencode(prefix: Path, version: str = OPENCODE_VERSION) -> Path:
         return binary
     prefix.mkdir(parents=True, exist_ok=True)
     argv = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund"]
-    done = subprocess.run(
-        [*argv, f"{OPENCODE_PACKAGE}@{version}"], capture_output=True, text=True, check=False
-    )
+    try:
+        done = subprocess.run(
+            [*argv, f"{OPENCODE_PACKAGE}@{version}"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=INSTALL_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise InstallError(
+            f"npm install {OPENCODE_PACKAGE}@{version} took over {INSTALL_TIMEOUT} s: is the npm "
+            "registry reachable (proxy, NODE_EXTRA_CA_CERTS for a TLS-intercepting proxy)?"
+        ) from None
     if done.returncode != 0 or not binary.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise InstallError(f"npm install {OPENCODE_PACKAGE}@{version} failed: {tail[0]}")
