@@ -153,6 +153,7 @@ class OpenCodeRuntime:
         finally:
             if channel is not None:
                 process.forget(channel)
+                await asyncio.shield(self._dispose(process, channel))
             self.relay.release(lease)
 
     def _prompt(self, spec: SessionSpec, lease: Lease) -> dict[str, Any]:
@@ -178,6 +179,10 @@ class OpenCodeRuntime:
     async def _abort(self, process: OpenCodeProcess, channel: SessionChannel) -> None:
         with contextlib.suppress(RuntimeError, asyncio.TimeoutError, OSError):
             await asyncio.wait_for(process.abort(channel), self.settings.abort_timeout)
+
+    async def _dispose(self, process: OpenCodeProcess, channel: SessionChannel) -> None:
+        with contextlib.suppress(RuntimeError, asyncio.TimeoutError, OSError):
+            await asyncio.wait_for(process.dispose(channel), self.settings.abort_timeout)
 
     @staticmethod
     def _failure(outcome: Outcome, lease: Lease) -> RuntimeFailure:

@@ -302,6 +302,11 @@ class OpenCodeProcess:
         path = f"/session/{channel.session_id}/abort"
         await self._call("POST", path, Path(channel.directory))
 
+    async def dispose(self, channel: SessionChannel) -> None:
+        """Free OpenCode's per-directory instance (each session has its own directory;
+        without this every finished session keeps tens of MiB alive)."""
+        await self._call("POST", "/instance/dispose", Path(channel.directory))
+
     async def tool_ids(self, directory: Path) -> list[str]:
         ids = await self._call("GET", "/experimental/tool/ids", directory)
         return [str(i) for i in ids] if isinstance(ids, list) else []
