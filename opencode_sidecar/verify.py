@@ -98,6 +98,18 @@ def check_reachable(target: TargetOptions) -> None:
         ) from None
 
 
+UNUSED_PLUGINS = ("locust", "respx", "pact", "xdist", "xdist.looponfail", "anyio")
+"""Installed pytest plugins no suite uses: not loading them saves seconds per run
+(``locust``'s would also import gevent next to Schemathesis)."""
+HYPOTHESIS_SUITES = frozenset({"fuzz", "lifecycle_model"})
+
+
+def unused_plugins(suites: tuple[str, ...]) -> tuple[str, ...]:
+    if HYPOTHESIS_SUITES & set(suites):
+        return UNUSED_PLUGINS
+    return (*UNUSED_PLUGINS, "schemathesis", "hypothesispytest")
+
+
 def pytest_args(
     target: TargetOptions, report: Path, opts: VerifyOptions, workdir: Path
 ) -> list[str]:
@@ -119,6 +131,8 @@ def pytest_args(
         "--clause-report",
         str(report),
     ]
+    for plugin in unused_plugins(opts.suites):
+        args += ["-p", f"no:{plugin}"]
     if not opts.verbose:
         args += ["-p", "no:terminal"]
     if target.secret:
