@@ -137,6 +137,12 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--workspace", type=Path, help="the target's WORKSPACE_DIR, when readable from here"
     )
     p.add_argument(
+        "--restart-cmd",
+        metavar="CMD",
+        help="shell command that kills the target with SIGKILL and starts it again on the "
+        "same URL (durability suite; default: skip it)",
+    )
+    p.add_argument(
         "--runtime",
         choices=["fake", "opencode"],
         default="fake",
@@ -170,6 +176,7 @@ def _verify(args: argparse.Namespace) -> int:
             workspace=args.workspace,
             strict=args.strict,
             metrics_public=args.metrics_public,
+            restart_cmd=args.restart_cmd,
         )
     options = VerifyOptions(
         target=target,

@@ -109,6 +109,8 @@ class Session:
             status = rules.session_status_after(record.event, data)
             if status is not None:
                 self.status = status
+                if status == "completed":
+                    self.progress = 100
 
 
 def spec_record(spec: SessionSpec) -> dict[str, Any]:
