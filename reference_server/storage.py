@@ -179,13 +179,17 @@ class Storage:
         while not stopping:
             batch: list[_SessionRow | _EventRow] = []
             item = self._queue.get()
-            while item is not None and len(batch) < MAX_BATCH:
+            while True:
+                if item is None:
+                    stopping = True
+                    break
                 batch.append(item)
+                if len(batch) >= MAX_BATCH:
+                    break
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            stopping = item is None
             while batch and not self._write(batch):
                 if stopping:
                     log.error("the store is failing; %d writes are lost at shutdown", len(batch))
