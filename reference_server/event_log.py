@@ -162,8 +162,9 @@ class EventLog:
             self._on_append(record)
 
     async def flushed(self) -> None:
-        """Wait until every appended event is committed."""
-        while len(self._events) < self._staged:
+        """Wait until every event appended so far is committed."""
+        target = self._staged
+        while len(self._events) < target:
             await self._changed.wait()
 
     async def follow(self, after: int, idle: float) -> AsyncIterator[tuple[Event, ...]]:

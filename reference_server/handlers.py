@@ -157,12 +157,13 @@ async def create_session(request: web.Request) -> web.Response:
             {"limit": config.max_concurrent_sessions},
             retry,
         ) from None
+    status = session.status
     await store.committed(session, config.shutdown_grace)  # the id is taken for good
     location = request.app.router["getSessionStatus"].url_for(session_id=session.session_id)
     return web.json_response(
         {
             "session_id": session.session_id,
-            "status": session.status,
+            "status": status,
             "created_at": session.created_at,
         },
         status=status_for(op, "created"),
