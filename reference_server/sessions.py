@@ -245,6 +245,8 @@ class SessionStore:
             session.replay_view()
             self._sessions[session.session_id] = session
             if not session.finished:
+                if not item.events:  # created, then killed before its first event committed
+                    session.emit("status", {"status": RUNNING, "progress": 0, "current_tool": None})
                 message = "the sidecar stopped while the session ran"
                 self._fail(session, message, INTERRUPTED)
                 interrupted.append(session)

@@ -49,10 +49,12 @@ CREATE TABLE IF NOT EXISTS events (
     session_id TEXT NOT NULL,
     id INTEGER NOT NULL,
     event TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (session_id, id)
-) WITHOUT ROWID;
+    data TEXT NOT NULL
+);
 """
+# ``events`` is append-only and has no index: every event is written once, in commit order,
+# and read back only at startup, all at once (the in-memory logs serve every read). An
+# index would cost ~8x per insert.
 
 
 class StorageError(Exception):
@@ -127,7 +129,7 @@ class Storage:
     def load(self) -> list[StoredSession]:
         """Every stored session with its events, in creation order (call before start)."""
         events: dict[str, list[Event]] = {}
-        rows = self._db.execute("SELECT session_id, id, event, data FROM events ORDER BY 1, 2")
+        rows = self._db.execute("SELECT session_id, id, event, data FROM events ORDER BY rowid")
         for session_id, event_id, event, data in rows:
             events.setdefault(session_id, []).append(Event.build(event_id, event, json.loads(data)))
         return [
