@@ -118,10 +118,15 @@ class Storage:
             if verdict != "ok":
                 raise sqlite3.DatabaseError(str(verdict))
             db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:  # read-only, locked, no space...
             db.close()
+            raise StorageError(f"cannot open the store {path}: {exc}") from None
+        except sqlite3.Error as exc:  # not a database, or a failed integrity check
+            db.close()
+            detail = "; ".join(str(exc).splitlines()[:2])
             raise StorageError(
-                f"the store {path} is corrupted ({exc}); restore it or move it away to start empty"
+                f"the store {path} is corrupted ({detail}); restore it or move it away to "
+                "start empty"
             ) from None
         return cls(path, db)
 

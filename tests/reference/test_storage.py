@@ -111,10 +111,25 @@ async def test_a_failing_store_refuses_sessions_and_keeps_streams(
             db.execute("PRAGMA max_page_count=1073741823")
 
 
-def test_a_corrupted_store_stops_startup_naming_the_file(tmp_path: Path) -> None:
+def _damage(store: Path, how: str) -> None:
+    if how == "not-a-database":
+        store.mkdir()
+        (store / FILE_NAME).write_bytes(b"this is not a database" * 100)
+        return
+    storage = Storage.open(store)
+    rows = [("s", i, "output", "y" * 300) for i in range(2000)]
+    storage._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", rows)
+    storage._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    storage._db.close()
+    raw = bytearray((store / FILE_NAME).read_bytes())
+    raw[8192 : 8192 + 2000] = b"\x07" * 2000
+    (store / FILE_NAME).write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("how", ["not-a-database", "damaged-page"])
+def test_a_corrupted_store_stops_startup_naming_the_file(tmp_path: Path, how: str) -> None:
     store = tmp_path / "store"
-    store.mkdir()
-    (store / FILE_NAME).write_bytes(b"this is not a database" * 100)
+    _damage(store, how)
     done = subprocess.run(
         python_module(
             "opencode_sidecar",
