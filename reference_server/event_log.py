@@ -76,11 +76,12 @@ class Event:
         )
 
 
-Publish = Callable[[Event], None]
+Publish = Callable[[Sequence[Event]], None]
 
 
 class Committer(Protocol):
-    """Makes an event durable, then calls ``publish(event)`` on the event loop, in order."""
+    """Makes an event durable, then calls ``publish(events)`` on the event loop, in order
+    (one call may publish several committed events of the log)."""
 
     def commit(self, event: Event, publish: Publish) -> None: ...
 
@@ -147,19 +148,22 @@ class EventLog:
         if stream_rules().is_terminal(event, data):
             self._ended = True
         if self._committer is None:
-            self._publish(record)
+            self._publish((record,))
         else:
             self._committer.commit(record, self._publish)
         return record
 
-    def _publish(self, record: Event) -> None:
-        self._events.append(record)
-        if stream_rules().is_terminal(record.event, record.data):
-            self._terminal = record
+    def _publish(self, records: Sequence[Event]) -> None:
+        """Make committed events visible; followers wake once per call."""
+        self._events.extend(records)
+        rules = stream_rules()
+        for record in records:
+            if rules.is_terminal(record.event, record.data):
+                self._terminal = record
+            if self._on_append is not None:
+                self._on_append(record)
         self._changed.set()
         self._changed = asyncio.Event()
-        if self._on_append is not None:
-            self._on_append(record)
 
     async def flushed(self) -> None:
         """Wait until every event appended so far is committed."""

@@ -27,7 +27,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,8 +244,12 @@ class Storage:
 
 
 def _publish_all(rows: list[_EventRow]) -> None:
+    """Publish a committed batch: each log's events in one call, in order."""
+    by_log: dict[Publish, list[Event]] = {}
     for row in rows:
-        row.publish(row.event)
+        by_log.setdefault(row.publish, []).append(row.event)
+    for publish, events in by_log.items():
+        publish(events)
 
 
 class SessionCommitter:
@@ -255,5 +259,5 @@ class SessionCommitter:
         self._storage = storage
         self._session_id = session_id
 
-    def commit(self, event: Event, publish: Callable[[Event], None]) -> None:
+    def commit(self, event: Event, publish: Publish) -> None:
         self._storage.commit(self._session_id, event, publish)
