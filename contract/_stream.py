@@ -69,6 +69,8 @@ class StreamRules:
     cancel_data: Mapping[str, Any]
     timeout_event: str
     timeout_data: Mapping[str, Any]
+    interrupted_event: str
+    interrupted_data: Mapping[str, Any]
     heartbeat_event: str
     heartbeat_data: Mapping[str, Any]
     heartbeat_default_interval: float
@@ -96,6 +98,12 @@ class StreamRules:
             return str(data["status"])
         return rule.session_status
 
+    def is_interrupted(self, event: str, data: Mapping[str, Any]) -> bool:
+        """Whether this is the terminal event of a session the sidecar stopped."""
+        return event == self.interrupted_event and all(
+            data.get(k) == v for k, v in self.interrupted_data.items()
+        )
+
     def max_heartbeat_silence(self, interval: float) -> float:
         return interval * self.heartbeat_tolerance_factor + self.heartbeat_tolerance_seconds
 
@@ -118,6 +126,8 @@ def stream_rules() -> StreamRules:
         cancel_data=raw["cancel_event"]["data"],
         timeout_event=raw["timeout_event"]["event"],
         timeout_data=raw["timeout_event"]["data"],
+        interrupted_event=raw["interrupted_event"]["event"],
+        interrupted_data=raw["interrupted_event"]["data"],
         heartbeat_event=hb["event"],
         heartbeat_data=hb["data"],
         heartbeat_default_interval=float(hb["default_interval_seconds"]),

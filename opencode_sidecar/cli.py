@@ -29,6 +29,12 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--host", help="interface to bind [HOST] (default 0.0.0.0)")
     p.add_argument("--port", type=int, help="port, 0 = any free one [PORT] (default 3003)")
     p.add_argument("--workspace", type=Path, help="workspace directory [WORKSPACE_DIR]")
+    p.add_argument(
+        "--storage-dir",
+        type=Path,
+        help="keep sessions and events in SQLite there, across restarts [STORAGE_DIR] "
+        "(default: in memory)",
+    )
     p.add_argument("--runtime", choices=["fake", "opencode"], help="agent runtime [RUNTIME]")
     p.add_argument("--secret", help="shared bearer secret [OPENCODE_SHARED_SECRET]")
     p.add_argument("--heartbeat-interval", type=float, help="seconds [HEARTBEAT_INTERVAL]")
@@ -51,6 +57,7 @@ def server_config(args: argparse.Namespace, env: dict[str, str]) -> Config:
         host=args.host,
         port=args.port,
         workspace_dir=args.workspace,
+        storage_dir=args.storage_dir,
         runtime=args.runtime,
         shared_secret=args.secret,
         heartbeat_interval=args.heartbeat_interval,
@@ -68,11 +75,16 @@ def _serve(args: argparse.Namespace) -> int:
     from reference_server.app import create_app
     from reference_server.logs import configure_logging
     from reference_server.serve import serve_forever
+    from reference_server.storage import Storage, StorageError
 
     config = server_config(args, dict(os.environ))
     config.workspace_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(config.log_level)
-    app = create_app(config, build_runtime(config))
+    try:
+        storage = Storage.open(config.storage_dir) if config.storage_dir is not None else None
+    except StorageError as exc:
+        raise CliError(str(exc)) from None
+    app = create_app(config, build_runtime(config), storage=storage)
     asyncio.run(serve_forever(app, config))
     return 0
 
@@ -125,6 +137,12 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--workspace", type=Path, help="the target's WORKSPACE_DIR, when readable from here"
     )
     p.add_argument(
+        "--restart-cmd",
+        metavar="CMD",
+        help="shell command that kills the target with SIGKILL and starts it again on the "
+        "same URL (durability suite; default: skip it)",
+    )
+    p.add_argument(
         "--runtime",
         choices=["fake", "opencode"],
         default="fake",
@@ -158,6 +176,7 @@ def _verify(args: argparse.Namespace) -> int:
             workspace=args.workspace,
             strict=args.strict,
             metrics_public=args.metrics_public,
+            restart_cmd=args.restart_cmd,
         )
     options = VerifyOptions(
         target=target,

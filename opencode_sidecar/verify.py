@@ -19,6 +19,7 @@ from rich.table import Table
 from suites import SUITES
 from suites.harness import ServerStartError, reference_argv, start_server
 from suites.report import load_report, write_report
+from suites.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
 from suites.target import TargetOptions
 
 STYLE = {"pass": "green", "fail": "bold red", "skip": "dim", "error": "yellow"}
@@ -58,8 +59,11 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
         settings = replace(settings, session_timeout=30.0)
     secret = secrets.token_urlsafe(24)
     workspace = workdir / "workspace"
-    argv = reference_argv(
+    state = workdir / "supervisor"
+    inner = reference_argv(
         workspace,
+        "--storage-dir",
+        str(workdir / "storage"),
         "--runtime",
         runtime,
         "--secret",
@@ -70,7 +74,9 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
         str(settings.session_timeout),
         "--max-sessions",
         str(settings.max_sessions),
+        port=PORT_PLACEHOLDER,
     )
+    argv = supervised_argv(state, inner)
     log = (workdir / "reference.log").open("w")
     try:
         with start_server(argv, stderr=log.fileno(), timeout=60) as server:
@@ -81,6 +87,7 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
                 session_timeout=settings.session_timeout,
                 max_sessions=settings.max_sessions,
                 workspace=workspace,
+                restart_cmd=restart_command(state),
             )
     except ServerStartError as exc:
         raise VerifyError(f"the reference server did not start: {exc} (log: {log.name})") from exc
@@ -149,6 +156,8 @@ def pytest_args(
         args.append("--sidecar-strict")
     if target.metrics_public:
         args.append("--sidecar-metrics-public")
+    if target.restart_cmd:
+        args += ["--sidecar-restart-cmd", target.restart_cmd]
     if opts.only:
         args += ["--only", opts.only]
     if opts.fuzz_max_examples is not None:

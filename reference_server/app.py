@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
@@ -31,6 +32,7 @@ from reference_server.middleware import (
 )
 from reference_server.runtime import Runtime
 from reference_server.sessions import SessionStore
+from reference_server.storage import Storage
 from reference_server.streaming import stream_session
 from reference_server.telemetry import Telemetry
 from reference_server.websocket import websocket_session
@@ -57,8 +59,11 @@ def create_app(
     hooks: StreamHooks | None = None,
     middlewares: Iterable[Middleware] = (),
     extra_routes: Iterable[web.RouteDef] = (),
+    storage: Storage | None = None,
 ) -> web.Application:
-    """Build the app. ``hooks``/``middlewares`` exist for the harness's faulty sidecars."""
+    """Build the app. ``storage`` (opened by the caller) makes sessions durable; without
+    it they live in memory. ``hooks``/``middlewares`` exist for the harness's faulty
+    sidecars."""
     app = web.Application(
         client_max_size=config.max_body_bytes,
         middlewares=[
@@ -82,12 +87,15 @@ def create_app(
         max_running=config.max_concurrent_sessions,
         session_timeout=config.session_timeout,
         telemetry=telemetry,
+        storage=storage,
     )
     for op in operations().values():
         app.router.add_route(op.method, op.path, HANDLERS[op.operation_id], name=op.operation_id)
     app.router.add_routes(list(extra_routes))
     app.on_response_prepare.append(add_request_id_header)
     app.cleanup_ctx.append(_runtime_lifetime)
+    if storage is not None:
+        app.cleanup_ctx.append(_storage_lifetime)
     app.on_shutdown.append(_drain)
     return app
 
@@ -97,6 +105,21 @@ async def _runtime_lifetime(app: web.Application) -> AsyncIterator[None]:
     await runtime.start()
     yield
     await runtime.close()
+
+
+async def _storage_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Startup: load the store, end the sessions a crash interrupted, start the writer.
+    Cleanup (after the drain): commit what is queued, close the file."""
+    sessions = app[store_key]
+    storage = sessions.storage
+    assert storage is not None
+    grace = app[config_key].shutdown_grace
+    interrupted = sessions.restore(storage.load())
+    storage.start(asyncio.get_running_loop())
+    for session in interrupted:
+        await sessions.committed(session, grace)
+    yield
+    await storage.close(grace)
 
 
 async def _drain(app: web.Application) -> None:

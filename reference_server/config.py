@@ -58,13 +58,17 @@ class Config:
     """OPENCODE_BIN: the `opencode` binary (default: ./.opencode/node_modules/.bin, then PATH)."""
     opencode_state_dir: Path | None = None
     """OPENCODE_STATE_DIR: OpenCode's HOME and config (default WORKSPACE_DIR/.opencode-state)."""
+    storage_dir: Path | None = None
+    """STORAGE_DIR: keep sessions and events in STORAGE_DIR/sidecar.db (SQLite) so they survive
+    a restart; unset: in memory only."""
 
     def redacted(self) -> dict[str, Any]:
         """The config as a dict fit for a log line (the secret masked)."""
         values = asdict(self)
         values["workspace_dir"] = str(self.workspace_dir)
-        if self.opencode_state_dir is not None:
-            values["opencode_state_dir"] = str(self.opencode_state_dir)
+        for name in ("opencode_state_dir", "storage_dir"):
+            if values[name] is not None:
+                values[name] = str(values[name])
         if self.shared_secret:
             values["shared_secret"] = "***"
         return values
@@ -107,6 +111,7 @@ class Config:
             opencode_state_dir=Path(env["OPENCODE_STATE_DIR"])
             if env.get("OPENCODE_STATE_DIR")
             else None,
+            storage_dir=Path(env["STORAGE_DIR"]) if env.get("STORAGE_DIR") else None,
         )
         cfg.check()
         return cfg

@@ -42,6 +42,9 @@ def not_ready_reason(app: web.Application) -> str | None:
     workspace = app[config_key].workspace_dir
     if not workspace.is_dir() or not os.access(workspace, os.R_OK | os.W_OK | os.X_OK):
         return "workspace not accessible"
+    storage = app[store_key].storage
+    if storage is not None and (reason := storage.not_ready_reason()) is not None:
+        return reason
     return app[runtime_key].not_ready_reason()
 
 
@@ -154,11 +157,13 @@ async def create_session(request: web.Request) -> web.Response:
             {"limit": config.max_concurrent_sessions},
             retry,
         ) from None
+    status = session.status
+    await store.committed(session, config.shutdown_grace)  # the id is taken for good
     location = request.app.router["getSessionStatus"].url_for(session_id=session.session_id)
     return web.json_response(
         {
             "session_id": session.session_id,
-            "status": session.status,
+            "status": status,
             "created_at": session.created_at,
         },
         status=status_for(op, "created"),

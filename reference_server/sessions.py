@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +14,21 @@ from contract import stream_rules
 from reference_server.event_log import Event, EventLog, LogClosedError, utc_now
 from reference_server.logs import session_id_var
 from reference_server.runtime import (
+    ModelConfig,
     OutputStream,
     RunResult,
     Runtime,
     RuntimeFailure,
     SessionSpec,
 )
+from reference_server.storage import Storage, StoredSession
 from reference_server.telemetry import Telemetry
 
 log = logging.getLogger("reference_server.sessions")
 
 RUNNING = "running"
+INTERRUPTED = str(stream_rules().interrupted_data["code"])
+"""The ``code`` of the fatal error ending a session the sidecar stopped (SIGTERM, crash)."""
 
 
 @dataclass
@@ -42,6 +46,8 @@ class Session:
     error: str | None = None
     cancelled_at: str | None = None
     task: asyncio.Task[None] | None = None
+    recovered: bool = False
+    """Loaded from the store at startup (this process did not create it)."""
 
     @property
     def session_id(self) -> str:
@@ -49,12 +55,15 @@ class Session:
 
     @property
     def finished(self) -> bool:
-        return self.log.closed
+        """The terminal event was appended (subscribers see it once committed)."""
+        return self.log.ended
 
     def status_body(self) -> dict[str, Any]:
+        """The status view of the committed log (a terminal status once the terminal event
+        is visible to subscribers, not before)."""
         return {
             "session_id": self.session_id,
-            "status": self.status,
+            "status": self.status if self.log.closed else RUNNING,
             "progress": self.progress,
             "current_tool": self.current_tool,
             "created_at": self.created_at,
@@ -80,6 +89,48 @@ class Session:
             if status == "completed":
                 self.progress = 100
         return record
+
+    def replay_view(self) -> None:
+        """Rebuild the status view from the log (a session loaded from the store)."""
+        rules = stream_rules()
+        for record in self.log.events():
+            data = record.data
+            self.updated_at = str(data.get("timestamp", self.updated_at))
+            if record.event == "status" and isinstance(data.get("progress"), int):
+                self.progress = data["progress"]
+            if record.event == "complete":
+                self.files_modified = tuple(data.get("files_modified", ()))
+            if record.event == "error" and rules.is_terminal(record.event, data):
+                self.error = str(data.get("error"))
+            if record.event == rules.cancel_event and all(
+                data.get(k) == v for k, v in rules.cancel_data.items()
+            ):
+                self.cancelled_at = self.updated_at
+            status = rules.session_status_after(record.event, data)
+            if status is not None:
+                self.status = status
+                if status == "completed":
+                    self.progress = 100
+
+
+def spec_record(spec: SessionSpec) -> dict[str, Any]:
+    """What the store keeps of a spec: everything but the model's API key."""
+    record = asdict(spec)
+    record["workspace"] = str(spec.workspace)
+    record["model"].pop("api_key", None)
+    return record
+
+
+def spec_from_record(record: Mapping[str, Any]) -> SessionSpec:
+    model = dict(record["model"])
+    model["enabled_tools"] = tuple(model.get("enabled_tools", ()))
+    return SessionSpec(
+        session_id=record["session_id"],
+        prompt=record["prompt"],
+        model=ModelConfig(api_key="", **model),
+        workspace=Path(record["workspace"]),
+        system_prompt=record.get("system_prompt"),
+    )
 
 
 _UNSTAMPED = stream_rules().unnumbered_events
@@ -136,8 +187,10 @@ class SessionStore:
         max_running: int,
         session_timeout: float,
         telemetry: Telemetry,
+        storage: Storage | None = None,
     ) -> None:
         self._runtime = runtime
+        self.storage = storage
         self._workspace_dir = workspace_dir
         self._max_running = max_running
         self._timeout = session_timeout
@@ -160,12 +213,49 @@ class SessionStore:
         if len(self.running()) >= self._max_running:
             raise SessionLimitError(self._max_running)
         spec.workspace.mkdir(parents=True, exist_ok=True)
-        session = Session(spec=spec, log=EventLog(self._telemetry.event_emitted))
+        committer = None
+        if self.storage is not None:
+            committer = self.storage.committer(spec.session_id)
+        session = Session(spec=spec, log=EventLog(self._telemetry.event_emitted, committer))
+        if self.storage is not None:
+            self.storage.add_session(spec.session_id, session.created_at, spec_record(spec))
         self._sessions[spec.session_id] = session
         session.emit("status", {"status": RUNNING, "progress": 0, "current_tool": None})
         session.task = asyncio.create_task(self._run(session), name=f"session-{spec.session_id}")
         self._telemetry.session_started()
         return session
+
+    def restore(self, stored: Sequence[StoredSession]) -> list[Session]:
+        """Load the store's sessions (startup); a session that was running when the
+        sidecar died ends now with a fatal ``interrupted`` error. Returns those."""
+        assert self.storage is not None
+        interrupted = []
+        for item in stored:
+            history = EventLog(
+                self._telemetry.event_emitted,
+                self.storage.committer(item.session_id),
+                history=item.events,
+            )
+            session = Session(
+                spec=spec_from_record(item.spec),
+                log=history,
+                created_at=item.created_at,
+                recovered=True,
+            )
+            session.replay_view()
+            self._sessions[session.session_id] = session
+            if not session.finished:
+                if not item.events:  # created, then killed before its first event committed
+                    session.emit("status", {"status": RUNNING, "progress": 0, "current_tool": None})
+                message = "the sidecar stopped while the session ran"
+                self._fail(session, message, INTERRUPTED)
+                interrupted.append(session)
+        if stored:
+            log.info(
+                "sessions restored",
+                extra={"sessions": len(stored), "interrupted": len(interrupted)},
+            )
+        return interrupted
 
     async def _run(self, session: Session) -> None:
         session_id_var.set(session.session_id)
@@ -186,7 +276,7 @@ class SessionStore:
             self._fail(session, failure.message, failure.code)
         except asyncio.CancelledError:
             if not session.finished:  # cancelled by shutdown rather than DELETE
-                self._fail(session, "the sidecar shut down while the session ran", "interrupted")
+                self._fail(session, "the sidecar shut down while the session ran", INTERRUPTED)
             raise
         except Exception:
             log.exception("runtime crashed", extra={"session_id": session.session_id})
@@ -219,13 +309,27 @@ class SessionStore:
         data = {**stream_rules().cancel_data, "progress": session.progress, "reason": reason}
         session.emit(stream_rules().cancel_event, data)
         await self._stop_task(session, grace)
+        await self._flushed([session], grace)
 
     async def interrupt_all(self, grace: float) -> None:
         """Shutdown: end every running session with a fatal ``interrupted`` error."""
         running = self.running()
         for session in running:
-            self._fail(session, "the sidecar shut down while the session ran", "interrupted")
+            self._fail(session, "the sidecar shut down while the session ran", INTERRUPTED)
         await asyncio.gather(*(self._stop_task(s, grace) for s in running))
+        await self._flushed(running, grace)
+
+    async def _flushed(self, sessions: Sequence[Session], timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until the sessions' events are committed."""
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*(s.log.flushed() for s in sessions))
+        except TimeoutError:
+            log.warning("events not committed in time", extra={"sessions": len(sessions)})
+
+    async def committed(self, session: Session, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until the session's events are committed."""
+        await self._flushed([session], timeout)
 
     async def _stop_task(self, session: Session, grace: float) -> None:
         task = session.task

@@ -99,15 +99,18 @@ def fake_model_server() -> Iterator[ServerProcess]:
         yield server
 
 
-def reference_argv(workspace: Path | str, *options: str, log_level: str = "warn") -> list[str]:
-    """``python -m reference_server`` on a free port of 127.0.0.1 with ``options``
-    (``--runtime``, ``--max-sessions``, ``--secret``... as ``opencode-sidecar serve`` takes)."""
+def reference_argv(
+    workspace: Path | str, *options: str, log_level: str = "warn", port: str = "0"
+) -> list[str]:
+    """``python -m reference_server`` on a free port of 127.0.0.1 (or ``port``) with
+    ``options`` (``--runtime``, ``--max-sessions``, ``--secret``... as ``opencode-sidecar
+    serve`` takes)."""
     return python_module(
         "reference_server",
         "--host",
         "127.0.0.1",
         "--port",
-        "0",
+        port,
         "--workspace",
         str(workspace),
         "--log-level",
@@ -116,8 +119,8 @@ def reference_argv(workspace: Path | str, *options: str, log_level: str = "warn"
     )
 
 
-def faulty_argv(name: str, workspace: Path | str, *options: str) -> list[str]:
-    """``python -m fakes faulty NAME`` on a free port of 127.0.0.1."""
+def faulty_argv(name: str, workspace: Path | str, *options: str, port: str = "0") -> list[str]:
+    """``python -m fakes faulty NAME`` on a free port of 127.0.0.1 (or ``port``)."""
     return python_module(
-        "fakes", "faulty", name, "--port", "0", "--workspace", str(workspace), *options
+        "fakes", "faulty", name, "--port", port, "--workspace", str(workspace), *options
     )

@@ -69,6 +69,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the target serves /metrics without the bearer token (METRICS_REQUIRE_AUTH=false)",
     )
     group.addoption(
+        "--sidecar-restart-cmd",
+        default=env("SIDECAR_RESTART_CMD"),
+        help="shell command that kills the target with SIGKILL and restarts it on the same URL "
+        "(the durability suite skips without it) [SIDECAR_RESTART_CMD]",
+    )
+    group.addoption(
         "--sidecar-strict",
         action="store_true",
         default=False,
@@ -106,6 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
             workspace=config.getoption("sidecar_workspace"),
             strict=config.getoption("sidecar_strict"),
             metrics_public=config.getoption("sidecar_metrics_public"),
+            restart_cmd=config.getoption("sidecar_restart_cmd") or None,
         )
         if url
         else None

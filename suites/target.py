@@ -26,6 +26,9 @@ class TargetOptions:
     """SHOULD clauses fail the run."""
     metrics_public: bool = False
     """The target serves /metrics without the bearer token (METRICS_REQUIRE_AUTH=false)."""
+    restart_cmd: str | None = None
+    """A shell command that kills the target (SIGKILL) and starts it again on the same URL;
+    ``None``: the durability suite skips."""
 
     def redacted(self) -> dict[str, object]:
         return {
@@ -38,4 +41,5 @@ class TargetOptions:
             "workspace": str(self.workspace) if self.workspace else None,
             "strict": self.strict,
             "metrics_public": self.metrics_public,
+            "restart_cmd": self.restart_cmd,
         }

@@ -15,13 +15,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from fakes.faults import rest, security, stream, ws
+from fakes.faults import durability, rest, security, stream, ws
 from fakes.faults.kit import on_requests, on_responses
 from reference_server.app import create_app
 from reference_server.config import Config
 from reference_server.hooks import StreamFilter, StreamHooks, WebSocketFilter
 from reference_server.runtime import Runtime
 from reference_server.sessions import Session
+from reference_server.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -429,6 +430,7 @@ def _catalogue() -> dict[str, Fault]:
         )
     )
     faults += _security_faults()
+    faults += _durability_faults()
     variations = [
         Fault("valid_crlf", (), "valid: CRLF line ends", stream=stream.CrlfLines),
         Fault(
@@ -529,6 +531,38 @@ def _security_faults() -> list[Fault]:
     ]
 
 
+def _durability_faults() -> list[Fault]:
+    everything = (
+        "DURABLE-REPLAY-AFTER-RESTART",
+        "DURABLE-INTERRUPTED-TERMINAL",
+        "DURABLE-RESUME-ACROSS-RESTART",
+        "DURABLE-ID-STAYS-TAKEN",
+    )
+    return [
+        Fault(
+            "durability_in_memory",
+            everything,
+            "ignores STORAGE_DIR: a restart forgets every session",
+            config={"storage_dir": None},
+            suite="durability",
+        ),
+        Fault(
+            "durability_renumbered",
+            ("DURABLE-REPLAY-AFTER-RESTART", "DURABLE-RESUME-ACROSS-RESTART"),
+            "after a restart, recovered sessions' events carry new ids",
+            stream=durability.RenumberedAfterRestart,
+            suite="durability",
+        ),
+        Fault(
+            "durability_interrupted_left_open",
+            ("DURABLE-INTERRUPTED-TERMINAL",),
+            "sessions running at the crash never get their terminal event",
+            stream=durability.InterruptedLeftOpen,
+            suite="durability",
+        ),
+    ]
+
+
 FAULTS: Mapping[str, Fault] = _catalogue()
 
 
@@ -552,6 +586,7 @@ def create_faulty_app(fault: Fault, config: Config, runtime: Runtime) -> web.App
         runtime,
         hooks=Hooks(),
         middlewares=[fault.middleware] if fault.middleware is not None else [],
+        storage=Storage.open(config.storage_dir) if config.storage_dir is not None else None,
     )
     if fault.patch_app is not None:
         fault.patch_app(app)

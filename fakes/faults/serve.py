@@ -22,6 +22,7 @@ def add_faulty_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--workspace", type=Path, default=None)
+    p.add_argument("--storage-dir", type=Path, default=None, help="[STORAGE_DIR]")
     p.add_argument("--secret", default=None)
     p.add_argument("--heartbeat-interval", type=float, default=None)
     p.add_argument("--session-timeout", type=float, default=None)
@@ -40,6 +41,7 @@ def run_faulty(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workspace_dir=args.workspace,
+        storage_dir=args.storage_dir,
         shared_secret=args.secret,
         heartbeat_interval=args.heartbeat_interval,
         session_timeout=args.session_timeout,

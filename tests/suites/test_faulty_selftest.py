@@ -15,6 +15,7 @@ from contract import Level, load_catalogue
 from fakes.faults import FAULTS
 from suites import SUITES
 from suites.harness import faulty_argv, python_module, start_server
+from suites.supervisor import restart_command, supervised_argv
 
 SECRET = "selftest-secret"
 DECLARED = ["--heartbeat-interval", "0.5", "--session-timeout", "2.5", "--max-sessions", "3"]
@@ -67,9 +68,21 @@ def test_suite_flags_exactly_the_declared_clauses(
     fault = FAULTS[name]
     workspace = tmp_path / "workspace"
     argv = faulty_argv(name, workspace, "--secret", SECRET, *DECLARED)
+    extra: tuple[str, ...] = ()
+    if fault.suite == "durability":  # restartable: a supervisor on a fixed port, a store
+        state = tmp_path / "supervisor"
+        storage = ("--storage-dir", str(tmp_path / "storage"))
+        inner = faulty_argv(name, workspace, "--secret", SECRET, *DECLARED, *storage, port="{port}")
+        argv = supervised_argv(state, inner)
+        extra = ("--restart-cmd", restart_command(state))
     with start_server(argv, stderr=subprocess.DEVNULL) as server:
         report = verify(
-            server.url, model_url, workspace, tmp_path / "report.json", suite=fault.suite
+            server.url,
+            model_url,
+            workspace,
+            tmp_path / "report.json",
+            suite=fault.suite,
+            extra=extra,
         )
     failed = outcomes(report, "fail")
     assert outcomes(report, "error") == set(), report["output"]
