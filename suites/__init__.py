@@ -1,4 +1,4 @@
 """Verification suites, runnable against any sidecar URL (they reach it over HTTP only)."""
 
-SUITES = ("conformance", "fuzz", "lifecycle_model", "security", "pact")
+SUITES = ("conformance", "fuzz", "lifecycle_model", "security", "pact", "soak")
 """Suite packages under ``suites/`` that ``opencode-sidecar verify`` can run."""

@@ -26,6 +26,10 @@ class TargetOptions:
     """SHOULD clauses fail the run."""
     metrics_public: bool = False
     """The target serves /metrics without the bearer token (METRICS_REQUIRE_AUTH=false)."""
+    pid: int | None = None
+    """The target's process id, when it runs on this machine (soak: fds and RSS)."""
+    soak_duration: float | None = None
+    """Seconds of soak storm; ``None``: the short bounded default run."""
 
     def redacted(self) -> dict[str, object]:
         return {
@@ -38,4 +42,6 @@ class TargetOptions:
             "workspace": str(self.workspace) if self.workspace else None,
             "strict": self.strict,
             "metrics_public": self.metrics_public,
+            "pid": self.pid,
+            "soak_duration": self.soak_duration,
         }

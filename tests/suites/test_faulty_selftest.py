@@ -68,8 +68,10 @@ def test_suite_flags_exactly_the_declared_clauses(
     workspace = tmp_path / "workspace"
     argv = faulty_argv(name, workspace, "--secret", SECRET, *DECLARED)
     with start_server(argv, stderr=subprocess.DEVNULL) as server:
+        # The soak suite watches the target's RSS and fds through its PID.
+        extra = ("--pid", str(server.process.pid)) if fault.suite == "soak" else ()
         report = verify(
-            server.url, model_url, workspace, tmp_path / "report.json", suite=fault.suite
+            server.url, model_url, workspace, tmp_path / "report.json", fault.suite, extra
         )
     failed = outcomes(report, "fail")
     assert outcomes(report, "error") == set(), report["output"]
