@@ -16,13 +16,14 @@ import time
 import uuid
 from pathlib import Path
 
-from contract import soak_rules, stream_rules
+from contract import soak_rules
 from suites.client import SidecarClient, model_config
 from suites.harness import fake_model_server, reference_argv, start_server
 from suites.soak._support import (
     Footprint,
     Leave,
     ProbeSampler,
+    ended_statuses,
     footprint,
     open_streams,
     wait_for_streams,
@@ -34,16 +35,6 @@ SCENARIO = "long_running"
 BATCH = 50
 WITHIN = 0.05
 PROBE_TARGET_MS = 200.0
-
-
-def ended_statuses() -> set[str]:
-    """Session statuses after a terminal event (from the contract's stream rules)."""
-    statuses: set[str] = set()
-    for rule in stream_rules().terminal_rules:
-        statuses.update(rule.when.get("status", []))
-        if rule.session_status != "from_data":
-            statuses.add(rule.session_status)
-    return statuses
 
 
 def raise_fd_limit(wanted: int) -> int:

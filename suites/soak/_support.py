@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from contract import metric_family, operation, soak_rules, status_for
+from contract import metric_family, operation, soak_rules, status_for, stream_rules
 from suites.client import SidecarClient
 
 RSS_FAMILY = "process_resident_memory_bytes"
@@ -107,6 +107,23 @@ def open_streams(
 
 class StreamRefusedError(RuntimeError):
     """The target did not answer a stream request with a stream."""
+
+
+def ended_statuses() -> set[str]:
+    """Session statuses after a terminal event (from the contract's stream rules)."""
+    statuses: set[str] = set()
+    for rule in stream_rules().terminal_rules:
+        statuses.update(rule.when.get("status", []))
+        if rule.session_status != "from_data":
+            statuses.add(rule.session_status)
+    return statuses
+
+
+def has_ended(client: SidecarClient, session_id: str) -> bool:
+    try:
+        return client.status(session_id).json().get("status") in ended_statuses()
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
 
 
 # ------------------------------------------------------------------ what the target holds

@@ -23,6 +23,7 @@ from suites.soak._support import (
     active_streams,
     all_reset,
     footprint,
+    has_ended,
     open_streams,
     timed_check,
     wait_for_streams,
@@ -34,12 +35,17 @@ Note = Callable[[str, object], None]
 MIB = 2**20
 
 
+STORMS = 3
+"""Checks that storm (release, probes, memory): ``--soak-duration`` is shared among them."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """How much soak to run: the contract's bounded default, or ``--soak-duration``."""
 
     rules: SoakRules
     duration: float | None
+    """Seconds of storm per storming check; ``None``: the default number of cycles."""
 
     def cycles(self) -> Iterator[int]:
         """Cycle numbers: the default count, or as many as fit in the duration."""
@@ -55,7 +61,23 @@ class Plan:
 
 @pytest.fixture(scope="module")
 def plan(target: TargetOptions) -> Plan:
-    return Plan(soak_rules(), target.soak_duration)
+    duration = target.soak_duration
+    return Plan(soak_rules(), duration / STORMS if duration is not None else None)
+
+
+class Running:
+    """A running session of the soak scenario, replaced when it ends (long runs outlast
+    one ``long_running`` session)."""
+
+    def __init__(self, sidecar: SidecarClient, sessions: SessionFactory) -> None:
+        self.sidecar = sidecar
+        self.sessions = sessions
+        self.session_id = sessions.start(soak_rules().scenario)
+
+    def __call__(self) -> str:
+        if has_ended(self.sidecar, self.session_id):
+            self.session_id = self.sessions.start(soak_rules().scenario)
+        return self.session_id
 
 
 def _note(record_property: Note, text: str) -> None:
@@ -112,7 +134,7 @@ def test_streams_are_released_after_abrupt_disconnects(
     record_property: Note,
 ) -> None:
     rules = plan.rules
-    session_id = sessions.start(rules.scenario)
+    running = Running(sidecar, sessions)
     baseline_streams = _baseline_streams(sidecar)
     before = footprint(sidecar, target.pid)
     worst: dict[Leave, float] = dict.fromkeys(Leave, 0.0)
@@ -121,14 +143,14 @@ def test_streams_are_released_after_abrupt_disconnects(
         cycles += 1
         for how in Leave:
             took = _cycle(
-                sidecar, target, session_id, how, rules.streams_per_cycle, baseline_streams
+                sidecar, target, running(), how, rules.streams_per_cycle, baseline_streams
             )
             worst[how] = max(worst[how], took)
 
     def measure(how: Leave) -> Callable[[], Timed]:
         def again() -> Timed:
             took = _cycle(
-                sidecar, target, session_id, how, rules.streams_per_cycle, baseline_streams
+                sidecar, target, running(), how, rules.streams_per_cycle, baseline_streams
             )
             return Timed(
                 rules.within_band(took, rules.release_seconds), f"{how}: released in {took:.2f} s"
@@ -173,13 +195,13 @@ def test_probes_stay_fast_while_readers_stall(
     record_property: Note,
 ) -> None:
     rules = plan.rules
-    session_id = sessions.start(rules.scenario)
+    running = Running(sidecar, sessions)
 
     def measure() -> Timed:
         with (
             ProbeSampler(target.url) as sampler,
             all_reset(
-                _open(target, session_id, rules.stalled_readers, rules.stalled_receive_buffer)
+                _open(target, running(), rules.stalled_readers, rules.stalled_receive_buffer)
             ),
         ):
             for _ in plan.cycles():
@@ -187,7 +209,7 @@ def test_probes_stay_fast_while_readers_stall(
                     _cycle(
                         sidecar,
                         target,
-                        session_id,
+                        running(),
                         how,
                         rules.streams_per_cycle,
                         None,
@@ -232,13 +254,13 @@ def test_memory_returns_to_baseline_after_a_storm(
 ) -> None:
     rules = plan.rules
     baseline = _rss_or_skip(footprint(sidecar, target.pid))
-    session_id = sessions.start(rules.scenario)
+    running = Running(sidecar, sessions)
     baseline_streams = _baseline_streams(sidecar)
     before = footprint(sidecar, target.pid)
     disconnects = 0
     for _ in plan.cycles():
         for how in Leave:
-            _cycle(sidecar, target, session_id, how, 2 * rules.streams_per_cycle, baseline_streams)
+            _cycle(sidecar, target, running(), how, 2 * rules.streams_per_cycle, baseline_streams)
             disconnects += 2 * rules.streams_per_cycle
     wait_for_streams(sidecar, baseline_streams, rules.release_seconds)
     time.sleep(0.3)
