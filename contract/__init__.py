@@ -4,6 +4,7 @@
   ``x-outcome`` so code asks for "the status of *duplicate*" instead of 409.
 * ``events/*.json``: one JSON Schema per SSE event's data.
 * ``stream.yaml`` + ``STREAM_RULES.md``: the stream rules (data + prose).
+* ``stream.yaml``'s ``soak:``: bounds of the disconnect-hygiene (``SOAK-*``) clauses.
 * ``clauses.yaml``: every rule with a stable id, level and source.
 * ``asyncapi.yaml``: both event channels (SSE and WebSocket) as AsyncAPI 3.0; its
   payloads ``$ref`` ``events/*.json``.
@@ -50,6 +51,7 @@ from contract._schemas import (
     validate_ws_frame,
     ws_frame_validator,
 )
+from contract._soak import SoakRules, soak_rules
 from contract._stream import StreamRules, TerminalRule, WebSocketRules, stream_rules
 
 __all__ = [
@@ -67,6 +69,7 @@ __all__ = [
     "Level",
     "MetricFamily",
     "Operation",
+    "SoakRules",
     "StreamRules",
     "TerminalRule",
     "UnknownClauseError",
@@ -85,6 +88,7 @@ __all__ = [
     "request_id_pattern",
     "resolved_component",
     "response_schema",
+    "soak_rules",
     "status_for",
     "stream_rules",
     "validate_component",

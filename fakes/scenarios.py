@@ -68,6 +68,7 @@ def _turn(raw: dict[str, Any]) -> Turn:
     elif isinstance(fault, dict):
         name, value = next(iter(fault.items()))
     chunks = tuple(raw["chunks"]) if "chunks" in raw else _words(raw.get("text", ""))
+    chunks *= int(raw.get("repeat", 1))
     return Turn(
         chunks=chunks,
         tool_calls=tuple(ToolCall(c["tool"], dict(c["args"])) for c in raw.get("tool_calls", [])),

@@ -154,8 +154,34 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         dest="fuzz_max_examples",
         help="fuzz suite: generated examples per operation (default 100)",
     )
+    p.add_argument(
+        "--pid",
+        type=int,
+        help="the target's PID, when it runs on this machine (soak: its open fds and RSS)",
+    )
+    p.add_argument(
+        "--soak",
+        type=_duration,
+        metavar="DURATION",
+        dest="soak_duration",
+        help="soak suite: storm for this long, e.g. 60, 90s, 10m (default: a few seconds)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output too")
     p.set_defaults(func=_verify)
+
+
+def _duration(raw: str) -> float:
+    """Seconds from ``90``, ``90s``, ``10m`` or ``1h``."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    text = raw.strip().lower()
+    scale = units.get(text[-1:], 1.0)
+    try:
+        value = float(text[:-1] if text[-1:] in units else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {raw!r} (try 60, 90s or 10m)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive duration: {raw!r}")
+    return value
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -177,6 +203,7 @@ def _verify(args: argparse.Namespace) -> int:
             strict=args.strict,
             metrics_public=args.metrics_public,
             restart_cmd=args.restart_cmd,
+            pid=args.pid,
         )
     options = VerifyOptions(
         target=target,
@@ -188,6 +215,7 @@ def _verify(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         strict=args.strict,
         fuzz_max_examples=args.fuzz_max_examples,
+        soak_duration=args.soak_duration,
     )
     return main_verify(options)
 

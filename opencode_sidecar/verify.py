@@ -18,6 +18,7 @@ from rich.table import Table
 
 from suites import SUITES
 from suites.harness import ServerStartError, reference_argv, start_server
+from suites.outcomes import NOTE
 from suites.report import load_report, write_report
 from suites.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
 from suites.target import TargetOptions
@@ -41,6 +42,8 @@ class VerifyOptions:
     verbose: bool = False
     strict: bool = False
     fuzz_max_examples: int | None = None
+    soak_duration: float | None = None
+    """Seconds of soak storm (``--soak``); ``None``: the soak suite's short default run."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
                 max_sessions=settings.max_sessions,
                 workspace=workspace,
                 restart_cmd=restart_command(state),
+                # the supervised server's own pid (soak reads its fds and RSS); the soak
+                # suite runs before durability restarts it
+                pid=int((state / "pid").read_text()),
             )
     except ServerStartError as exc:
         raise VerifyError(f"the reference server did not start: {exc} (log: {log.name})") from exc
@@ -158,6 +164,10 @@ def pytest_args(
         args.append("--sidecar-metrics-public")
     if target.restart_cmd:
         args += ["--sidecar-restart-cmd", target.restart_cmd]
+    if target.pid is not None:
+        args += ["--sidecar-pid", str(target.pid)]
+    if opts.soak_duration is not None:
+        args += ["--soak-duration", str(opts.soak_duration)]
     if opts.only:
         args += ["--only", opts.only]
     if opts.fuzz_max_examples is not None:
@@ -186,6 +196,9 @@ class ProgressPrinter:
         self.console.print(
             f"  [{STYLE[outcome]}]{outcome:5}[/] {clauses:28} {name} [dim]{report.duration:.2f}s[/]"
         )
+        note = dict(report.user_properties).get(NOTE)
+        if note and outcome == "pass":
+            self.console.print(f"        {note}", style="dim", highlight=False, markup=False)
 
 
 def render(report: dict[str, Any], console: Console) -> None:

@@ -27,6 +27,10 @@ log = logging.getLogger("reference_server.stream")
 
 OPERATION = "streamSession"
 MAX_ID_DIGITS = 18
+WRITE_CHUNK_BYTES = 64 * 1024
+"""A batch is written in pieces of about this size, each awaited (the transport drains
+above its high-water mark): a reader that stops reading holds at most about one piece,
+never a whole replayed log."""
 
 
 class ResumeError(ValueError):
@@ -126,7 +130,17 @@ class SseWriter:
             await self.response.write(piece)
 
     async def send_events(self, batch: tuple[Event, ...]) -> None:
-        await self.write(b"".join(f for e in batch for f in self.stream.frames(e)))
+        pending: list[bytes] = []
+        size = 0
+        for event in batch:
+            for frame in self.stream.frames(event):
+                pending.append(frame)
+                size += len(frame)
+                if size >= WRITE_CHUNK_BYTES:
+                    await self.write(b"".join(pending))
+                    pending, size = [], 0
+        if pending:
+            await self.write(b"".join(pending))
 
     async def send_heartbeat(self) -> bool:
         heartbeat = self.stream.heartbeat()

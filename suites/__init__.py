@@ -1,4 +1,12 @@
 """Verification suites, runnable against any sidecar URL (they reach it over HTTP only)."""
 
-SUITES = ("conformance", "fuzz", "lifecycle_model", "security", "pact", "durability")
+SUITES = (
+    "conformance",
+    "fuzz",
+    "lifecycle_model",
+    "security",
+    "pact",
+    "soak",
+    "durability",
+)
 """Suite packages under ``suites/`` that ``opencode-sidecar verify`` can run."""

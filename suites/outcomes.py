@@ -15,6 +15,9 @@ from contract import Catalogue, Level
 from suites.verdict import ClauseViolation, Outcome
 
 UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout)
+NOTE = "note"
+"""A test's ``record_property(NOTE, text)`` becomes its clause report message (figures of a
+passing soak check, e.g.)."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,8 @@ class TestResult:
 def classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[str, Any] | None:
     """The clause outcome a pytest report stands for (``None``: nothing to record)."""
     if report.when == "call" and report.passed:
-        return {"outcome": Outcome.PASS, "duration": report.duration}
+        note = str(dict(report.user_properties).get(NOTE, ""))
+        return {"outcome": Outcome.PASS, "duration": report.duration, "message": note}
     if report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         return {"outcome": Outcome.SKIP, "duration": report.duration, "message": reason}

@@ -92,6 +92,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="randomize the fuzz suite with this seed (default: derandomized, reproducible)",
     )
+    group.addoption(
+        "--sidecar-pid",
+        type=int,
+        default=None,
+        help="the target's PID, when it runs on this machine (soak: its fds and RSS)",
+    )
+    group.addoption(
+        "--soak-duration",
+        type=float,
+        default=None,
+        help="run the soak suite's storm for this many seconds (default: a short bounded run)",
+    )
     group.addoption("--only", default=None, help="run only clauses matching a glob, e.g. 'SSE-*'")
     group.addoption("--clause-report", type=Path, default=None, help="write the JSON clause report")
 
@@ -113,6 +125,8 @@ def pytest_configure(config: pytest.Config) -> None:
             strict=config.getoption("sidecar_strict"),
             metrics_public=config.getoption("sidecar_metrics_public"),
             restart_cmd=config.getoption("sidecar_restart_cmd") or None,
+            pid=config.getoption("sidecar_pid"),
+            soak_duration=config.getoption("soak_duration"),
         )
         if url
         else None

@@ -29,6 +29,10 @@ class TargetOptions:
     restart_cmd: str | None = None
     """A shell command that kills the target (SIGKILL) and starts it again on the same URL;
     ``None``: the durability suite skips."""
+    pid: int | None = None
+    """The target's process id, when it runs on this machine (soak: fds and RSS)."""
+    soak_duration: float | None = None
+    """Seconds of soak storm; ``None``: the short bounded default run."""
 
     def redacted(self) -> dict[str, object]:
         return {
@@ -42,4 +46,6 @@ class TargetOptions:
             "strict": self.strict,
             "metrics_public": self.metrics_public,
             "restart_cmd": self.restart_cmd,
+            "pid": self.pid,
+            "soak_duration": self.soak_duration,
         }

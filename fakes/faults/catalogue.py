@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from fakes.faults import durability, rest, security, stream, ws
+from fakes.faults import durability, rest, security, soak, stream, ws
 from fakes.faults.kit import on_requests, on_responses
 from reference_server.app import create_app
 from reference_server.config import Config
@@ -527,6 +527,27 @@ def _security_faults() -> list[Fault]:
             "METRICS-MOVE",
             "/metrics serves its first scrape forever",
             middleware=security.frozen_metrics(),
+        ),
+        Fault(
+            "soak_zombie_streams",
+            ("SOAK-RELEASE-ON-RESET", "SOAK-MEMORY-BASELINE"),
+            "a stream whose client left abruptly stays active, with a task and 4 MiB buffer",
+            middleware=soak.leak_on_disconnect(),
+            suite="soak",
+        ),
+        Fault(
+            "soak_blocking_loop",
+            ("SOAK-PROBES-LIVE",),
+            "a blocking call holds the event loop half of the time (probes stall)",
+            patch_app=soak.blocking_loop,
+            suite="soak",
+        ),
+        Fault(
+            "soak_unbounded_buffer",
+            ("SOAK-BOUNDED-BUFFER",),
+            "streams are written without backpressure: a stalled reader is buffered in full",
+            middleware=soak.unbounded_buffer(),
+            suite="soak",
         ),
     ]
 
