@@ -38,6 +38,7 @@ from contract._openapi import (
     operation,
     operations,
     resolved_component,
+    response_header_schemas,
     response_schema,
     status_for,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "operations",
     "request_id_pattern",
     "resolved_component",
+    "response_header_schemas",
     "response_schema",
     "soak_rules",
     "status_for",

@@ -109,14 +109,25 @@ def _inline(doc: dict[str, Any], node: Any) -> Any:
     return node
 
 
-def response_schema(operation_id: str, outcome: str) -> dict[str, Any] | None:
-    """The JSON body schema of ``outcome`` of ``operation_id`` (``$ref``s inlined), if any."""
+def _response(operation_id: str, outcome: str) -> dict[str, Any]:
     doc = load_openapi()
     op = operation(operation_id)
     raw = doc["paths"][op.path][op.method.lower()]["responses"][str(op.status_for(outcome))]
-    content = _resolve(doc, raw).get("content", {})
+    return _resolve(doc, raw)
+
+
+def response_header_schemas(operation_id: str, outcome: str) -> dict[str, dict[str, Any]]:
+    """Header name -> schema, for the headers the contract gives ``outcome``."""
+    headers = _response(operation_id, outcome).get("headers", {})
+    doc = load_openapi()
+    return {name: _inline(doc, header).get("schema", {}) for name, header in headers.items()}
+
+
+def response_schema(operation_id: str, outcome: str) -> dict[str, Any] | None:
+    """The JSON body schema of ``outcome`` of ``operation_id`` (``$ref``s inlined), if any."""
+    content = _response(operation_id, outcome).get("content", {})
     media = content.get("application/json")
     if media is None:
         return None
-    schema: dict[str, Any] = _inline(doc, media["schema"])
+    schema: dict[str, Any] = _inline(load_openapi(), media["schema"])
     return schema

@@ -20,7 +20,6 @@ from fakes.tools import ToolError, WorkspaceTools, tool_definitions
 from reference_server.runtime import EventSink, RunResult, RuntimeFailure, SessionSpec
 
 MAX_TURNS = 50
-DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 
 
 @dataclass
@@ -123,14 +122,10 @@ class FakeOpenCodeRuntime:
         sink: EventSink,
     ) -> Reply:
         assert self._http is not None, "start() first"
-        body: dict[str, Any] = {"model": spec.model.model, "messages": messages, "stream": True}
+        body = spec.model.request_body(messages=messages, stream=True)
         if tools:
             body["tools"] = tools
-        if spec.model.temperature is not None:
-            body["temperature"] = spec.model.temperature
-        if spec.model.max_tokens is not None:
-            body["max_tokens"] = spec.model.max_tokens
-        url = (spec.model.api_endpoint or DEFAULT_ENDPOINT).rstrip("/") + "/chat/completions"
+        url = spec.model.chat_completions_url
         headers = {"Authorization": f"Bearer {spec.model.api_key}"}
         for attempt in (1, 2):
             try:

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 OutputStream = Literal["stdout", "stderr"]
+DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+"""Where a session without ``model_config.api_endpoint`` sends its model calls."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,20 @@ class ModelConfig:
     model_version: str | None = None
     api_endpoint: str | None = None
     system_prompt: str | None = None
+
+    @property
+    def chat_completions_url(self) -> str:
+        """The OpenAI-compatible chat completions URL of this model."""
+        return (self.api_endpoint or DEFAULT_ENDPOINT).rstrip("/") + "/chat/completions"
+
+    def request_body(self, **fields: Any) -> dict[str, Any]:
+        """A chat completions body: ``fields``, this model, and its sampling settings."""
+        body = {**fields, "model": self.model}
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            body["max_tokens"] = self.max_tokens
+        return body
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from fakes.faults import durability, rest, security, soak, stream, ws
-from fakes.faults.kit import on_requests, on_responses
+from fakes.faults.kit import create_body_rewrite, on_requests, on_responses
 from reference_server.app import create_app
 from reference_server.config import Config
 from reference_server.hooks import StreamFilter, StreamHooks, WebSocketFilter
@@ -426,7 +426,7 @@ def _catalogue() -> dict[str, Fault]:
             "accepts_out_of_range_temperature",
             ("CREATE-INVALID-400",),
             "temperature outside 0..2 is clamped and accepted",
-            middleware=rest.clamping_middleware(),
+            middleware=create_body_rewrite(rest.clamp_temperature),
         )
     )
     faults += _security_faults()
@@ -484,13 +484,13 @@ def _security_faults() -> list[Fault]:
             "prompt_truncated_not_refused",
             "INPUT-PROMPT-LIMIT",
             "over-long prompts are cut to maxLength and accepted",
-            middleware=security.create_body_rewrite(security.truncate_prompts),
+            middleware=create_body_rewrite(security.truncate_prompts),
         ),
         fault(
             "unknown_tools_dropped",
             "INPUT-TOOLS-ENUM",
             "unknown enabled_tools are dropped and the session accepted",
-            middleware=security.create_body_rewrite(security.drop_unknown_tools),
+            middleware=create_body_rewrite(security.drop_unknown_tools),
         ),
         fault(
             "crlf_in_frame",

@@ -43,6 +43,25 @@ def on_requests(rewrite: Callable[[web.Request], web.Request | web.StreamRespons
     return middleware
 
 
+def create_body_rewrite(rewrite: Callable[[dict[str, Any]], None]) -> Middleware:
+    """Rewrites a JSON ``POST /sessions`` body before the handler validates it."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if route(request) == "createSession" and request.content_type == "application/json":
+            raw = await request.read()
+            try:
+                body = json.loads(raw)
+                rewrite(body)
+                raw = json.dumps(body).encode()
+            except (ValueError, KeyError, TypeError, AttributeError):
+                pass
+            request._read_bytes = raw  # aiohttp serves read() from this cache
+        return await handler(request)
+
+    return middleware
+
+
 def route(request: web.Request) -> str | None:
     return request.match_info.route.name
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Middleware
 
 from contract import status_for, stream_rules
 from fakes.faults.kit import body_of, json_like, on_responses, route
@@ -285,23 +285,8 @@ def no_request_id(app: web.Application) -> None:
     app.on_response_prepare.remove(add_request_id_header)
 
 
-def clamping_middleware() -> Middleware:
+def clamp_temperature(body: dict[str, Any]) -> None:
     """Clamps model_config.temperature into the contract's range before the handler reads
     the body, so schema-violating requests are accepted."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if route(request) == "createSession" and request.content_type == "application/json":
-            raw = await request.read()
-            try:
-                body = json.loads(raw)
-                config = body["model_config"]
-                temperature = float(config["temperature"])
-                config["temperature"] = min(2.0, max(0.0, temperature))
-                raw = json.dumps(body).encode()
-            except (ValueError, KeyError, TypeError):
-                pass
-            request._read_bytes = raw  # aiohttp serves read() from this cache
-        return await handler(request)
-
-    return middleware
+    config = body["model_config"]
+    config["temperature"] = min(2.0, max(0.0, float(config["temperature"])))

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Middleware
 
-from contract import metric_family, resolved_component
+from contract import metric_family, resolved_component, status_for
 from fakes.faults.kit import body_of, json_like, on_responses, route
 from fakes.runtime import FakeOpenCodeRuntime
 from fakes.tools import ToolError, WorkspaceTools
@@ -22,6 +22,9 @@ from reference_server.hooks import StreamFilter
 from reference_server.keys import config_key, runtime_key
 from reference_server.middleware import REQUEST_ID_HEADER, add_request_id_header, request_id_key
 from reference_server.runtime import SessionSpec
+
+UNAUTHORIZED = status_for("createSession", "unauthorized")
+METRICS_OK = status_for("getMetrics", "metrics")
 
 
 # ------------------------------------------------------------------ auth
@@ -48,7 +51,7 @@ def token_case_insensitive(request: web.Request) -> web.Request:
 
 def hint_in_401(request: web.Request, response: web.Response) -> web.StreamResponse | None:
     """Says what was wrong with the credentials."""
-    if response.status != 401:
+    if response.status != UNAUTHORIZED:
         return None
     header = request.headers.get("Authorization")
     reason = "missing bearer token" if not header else "bearer token does not match"
@@ -57,7 +60,7 @@ def hint_in_401(request: web.Request, response: web.Response) -> web.StreamRespo
 
 def headers_in_errors(request: web.Request, response: web.Response) -> web.StreamResponse | None:
     """Error bodies carry the request's headers 'for debugging' (Authorization included)."""
-    if response.status < 400 or response.status == 401:
+    if response.status < 400 or response.status == UNAUTHORIZED:
         return None
     try:
         body = body_of(response)
@@ -68,25 +71,6 @@ def headers_in_errors(request: web.Request, response: web.Response) -> web.Strea
 
 
 # ------------------------------------------------------------------ input
-def create_body_rewrite(rewrite: Callable[[dict[str, Any]], None]) -> Middleware:
-    """Rewrites a JSON ``POST /sessions`` body before the handler validates it."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if route(request) == "createSession" and request.content_type == "application/json":
-            raw = await request.read()
-            try:
-                body = json.loads(raw)
-                rewrite(body)
-                raw = json.dumps(body).encode()
-            except (ValueError, KeyError, TypeError, AttributeError):
-                pass
-            request._read_bytes = raw  # aiohttp serves read() from this cache
-        return await handler(request)
-
-    return middleware
-
-
 def truncate_prompts(body: dict[str, Any]) -> None:
     """Silently cuts over-long prompts to the contract's maxLength instead of refusing."""
     schema = resolved_component("CreateSessionRequest")["properties"]
@@ -172,7 +156,7 @@ def leaky_bash(app: web.Application) -> None:
 def drop_heartbeat_family(
     request: web.Request, response: web.Response
 ) -> web.StreamResponse | None:
-    if route(request) != "getMetrics" or response.status != 200 or response.body is None:
+    if route(request) != "getMetrics" or response.status != METRICS_OK or response.body is None:
         return None
     name = metric_family("heartbeats_sent").name
     assert isinstance(response.body, bytes)
@@ -185,7 +169,7 @@ def frozen_metrics() -> Middleware:
     first: list[bytes] = []
 
     def rewrite(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-        if route(request) != "getMetrics" or response.status != 200:
+        if route(request) != "getMetrics" or response.status != METRICS_OK:
             return None
         assert isinstance(response.body, bytes)
         if not first:

@@ -7,7 +7,7 @@ import json
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from contract import stream_rules
+from contract import status_for, stream_rules
 from fakes.faults.kit import route
 from reference_server.event_log import Event, encode_message
 from reference_server.hooks import WebSocketFilter
@@ -87,7 +87,7 @@ async def no_upgrade(request: web.Request, handler: Handler) -> web.StreamRespon
 async def unknown_session_upgrades(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A handshake for an unknown session is upgraded, then closed at once."""
     response = await handler(request)
-    if route(request) == OPERATION and response.status == 404:
+    if route(request) == OPERATION and response.status == status_for(OPERATION, "not_found"):
         ws = web.WebSocketResponse()
         if ws.can_prepare(request).ok:
             await ws.prepare(request)

@@ -30,7 +30,6 @@ from reference_server.runtime import ModelConfig
 
 log = logging.getLogger("reference_server.runtimes.opencode")
 
-DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 PROVIDER_ID = "sidecar"
 
 
@@ -142,14 +141,14 @@ class ModelRelay:
         if lease is None:
             return _error(404, f"no session holds {body.get('model')!r}")
         lease.requests += 1
-        return await self._forward(request, lease, _rewrite(body, lease.model))
+        return await self._forward(request, lease, lease.model.request_body(**body))
 
     async def _forward(
         self, request: web.Request, lease: Lease, body: dict[str, Any]
     ) -> web.StreamResponse:
         assert self._http is not None
         model = lease.model
-        url = (model.api_endpoint or DEFAULT_ENDPOINT).rstrip("/") + "/chat/completions"
+        url = model.chat_completions_url
         headers = {"Authorization": f"Bearer {model.api_key}", "Content-Type": "application/json"}
         response: web.StreamResponse | None = None
         try:
@@ -182,17 +181,6 @@ class ModelRelay:
                 "model_error" if response is not None else "model_unreachable",
             )
             return response if response is not None else _error(502, lease.failure.message)
-
-
-def _rewrite(body: dict[str, Any], model: ModelConfig) -> dict[str, Any]:
-    """The request as the session's model should see it."""
-    out = dict(body)
-    out["model"] = model.model
-    if model.temperature is not None:
-        out["temperature"] = model.temperature
-    if model.max_tokens is not None:
-        out["max_tokens"] = model.max_tokens
-    return out
 
 
 def _scrub(message: str, model: ModelConfig) -> str:

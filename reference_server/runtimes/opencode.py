@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,18 +143,18 @@ class OpenCodeRuntime:
             translator = SessionTranslator(sink, spec.workspace)
             outcome = await self._follow(channel, translator)
             if outcome.kind != "idle" or lease.failure is not None:
-                await self._abort(process, channel)
+                await self._best_effort(process.abort(channel))
                 raise self._failure(outcome, lease)
             files = [*translator.files, *_changed(before, _snapshot(spec.workspace))]
             return RunResult(translator.final_text, tuple(dict.fromkeys(files)))
         except asyncio.CancelledError:
             if channel is not None:
-                await asyncio.shield(self._abort(process, channel))
+                await asyncio.shield(self._best_effort(process.abort(channel)))
             raise
         finally:
             if channel is not None:
                 process.forget(channel)
-                await asyncio.shield(self._dispose(process, channel))
+                await asyncio.shield(self._best_effort(process.dispose(channel)))
             self.relay.release(lease)
 
     def _prompt(self, spec: SessionSpec, lease: Lease) -> dict[str, Any]:
@@ -176,13 +177,10 @@ class OpenCodeRuntime:
             if outcome is not None:
                 return outcome
 
-    async def _abort(self, process: OpenCodeProcess, channel: SessionChannel) -> None:
+    async def _best_effort(self, call: Awaitable[None]) -> None:
+        """Clean-up calls to OpenCode: bounded, and never the cause of a session's end."""
         with contextlib.suppress(RuntimeError, asyncio.TimeoutError, OSError):
-            await asyncio.wait_for(process.abort(channel), self.settings.abort_timeout)
-
-    async def _dispose(self, process: OpenCodeProcess, channel: SessionChannel) -> None:
-        with contextlib.suppress(RuntimeError, asyncio.TimeoutError, OSError):
-            await asyncio.wait_for(process.dispose(channel), self.settings.abort_timeout)
+            await asyncio.wait_for(call, self.settings.abort_timeout)
 
     @staticmethod
     def _failure(outcome: Outcome, lease: Lease) -> RuntimeFailure:

@@ -96,7 +96,6 @@ class OpenCodeProcess:
         self._stopping = False
         self._subscribed = asyncio.Event()
         self._state = "not started"
-        self.restarts = 0
 
     # ------------------------------------------------------------------ lifecycle
     def not_ready_reason(self) -> str | None:
@@ -223,7 +222,6 @@ class OpenCodeProcess:
             delay = min(delay * 2, 10.0)
             try:
                 await self._spawn()
-                self.restarts += 1
                 delay = 0.5
             except RuntimeError:
                 log.exception("opencode restart failed")

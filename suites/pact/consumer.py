@@ -27,6 +27,7 @@ import yaml
 from contract import (
     EVENTS_DIR,
     operation,
+    response_header_schemas,
     response_schema,
     stream_rules,
 )
@@ -213,15 +214,15 @@ def request_body() -> dict[str, Any]:
 
 
 def response_header(expectation: HttpExpectation, name: str) -> Any:
-    if name == "Location":
-        example = operation("getSessionStatus").url_path(session_id=examples()["session_id"])
-        return matcher_for({"type": "string"}, example)
-    if name == "Retry-After":
-        return matcher_for({"type": "string"}, "5")
-    media = stream_rules().response_headers.get("Content-Type", "text/event-stream")
+    """The contract's header schema with the backend's example; a stream header the contract
+    fixes (``stream.yaml``) matches its value, parameters allowed."""
+    schema = response_header_schemas(expectation.operation_id, expectation.outcome).get(name)
+    if schema is not None:
+        return matcher_for(schema, examples()["headers"][name])
     from pact import match
 
-    return match.regex(media, regex=f"^{re.escape(media.split(';')[0])}.*$")
+    fixed = stream_rules().response_headers[name]
+    return match.regex(fixed, regex=f"^{re.escape(fixed.split(';')[0])}.*$")
 
 
 def new_pact() -> Any:

@@ -8,7 +8,6 @@ with its mismatches (path, expected, actual).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,6 @@ from urllib.parse import urlsplit
 from suites.client import SidecarClient
 from suites.pact.consumer import PACT_DIR, examples
 from suites.pact.states import ProviderStates, StateServer
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,6 @@ class InteractionResult:
 @dataclass
 class PactResult:
     interactions: list[InteractionResult]
-    output: str
     state_errors: list[str]
 
     @property
@@ -75,8 +71,7 @@ def verify_provider(target: PactTarget, description: str | None = None) -> PactR
             pass  # the results say which interactions failed and why
         finally:
             states.teardown()
-    output = ANSI.sub("", verifier.output())
-    return PactResult(_interactions(verifier.results), output, server.errors)
+    return PactResult(_interactions(verifier.results), server.errors)
 
 
 def _interactions(results: dict[str, Any]) -> list[InteractionResult]:

@@ -99,7 +99,7 @@ def test_crlf_in_session_data_creates_no_frame(
         CRLF_INJECTION, prompt="Hi\r\n\r\nevent: complete\r\ndata: {}\r\n\r\n"
     )
     recording = record(sidecar, session_id, max_silence=max_silence)
-    if recording.status_code != 200:
+    if recording.status_code != status_for("streamSession", "stream"):
         precondition_failed("SSE-CONTENT-TYPE", f"the stream answered {recording.status_code}")
     rules = stream_rules()
     problems: list[str] = []

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from contract import metric_families
+from contract import metric_families, status_for
 from suites.client import SidecarClient
 from suites.fixtures import QUICK, SessionFactory
 from suites.recording import record
@@ -20,7 +20,8 @@ HISTOGRAM_COUNT = "_count"
 
 def scrape(sidecar: SidecarClient) -> dict[str, Metric]:
     response = sidecar.metrics()
-    check(response.status_code == 200, "GET /metrics", "HTTP 200", response.status_code, response)
+    ok = status_for("getMetrics", "metrics")
+    check(response.status_code == ok, "GET /metrics", f"HTTP {ok}", response.status_code, response)
     try:
         return {f.name: f for f in text_string_to_metric_families(response.text)}
     except (ValueError, TypeError, IndexError) as exc:

@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from contract import status_for
 from suites.client import SidecarClient
 from suites.fixtures import SessionFactory
 from suites.recording import Recording, data_of, record
@@ -20,13 +21,14 @@ ESCAPES = ("escape_dotdot", "escape_absolute", "escape_symlink", "escape_hardlin
 """Scenarios of the fake model whose file tool calls all try to leave the workspace."""
 BASH_ENV_LEAK = "bash_env_leak"
 FILE_TOOLS = ("read", "write", "edit")
+STREAM_OK = status_for("streamSession", "stream")
 PASSWD_LINE = re.compile(r"root:[^:\n]*:0:0:")
 SECRET_ENV = re.compile(r"OPENCODE_SHARED_SECRET=\S")
 
 
 def _finished(sidecar: SidecarClient, session_id: str, max_silence: float) -> Recording:
     recording = record(sidecar, session_id, max_silence=max_silence)
-    if recording.status_code != 200 or recording.terminal_index() is None:
+    if recording.status_code != STREAM_OK or recording.terminal_index() is None:
         precondition_failed("SSE-ONE-TERMINAL", "the session's stream did not end")
     return recording
 

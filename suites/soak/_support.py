@@ -131,7 +131,7 @@ def scrape(client: SidecarClient) -> dict[str, float]:
     """Unlabelled samples of /metrics by name ({} when it is absent or unreadable)."""
     try:
         response = client.metrics()
-        if response.status_code != 200:
+        if response.status_code != status_for("getMetrics", "metrics"):
             return {}
         return {
             s.name: s.value

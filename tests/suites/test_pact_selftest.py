@@ -57,6 +57,12 @@ def test_the_backends_reader_refuses_an_event_without_a_field_it_reads() -> None
         read_event("complete", data)
 
 
+def test_the_backends_reader_refuses_a_timestamp_that_is_not_rfc3339() -> None:
+    data = {**examples()["events"]["status"], "timestamp": "25/11/2026 10:00"}
+    with pytest.raises(ValueError, match="not RFC 3339"):
+        read_event("status", data)
+
+
 def test_the_reference_verifies_every_interaction(model_url: str, tmp_path: Path) -> None:
     argv = faulty_argv(
         "valid_extra_fields", tmp_path / "ws", "--secret", SECRET, "--max-sessions", "3"
