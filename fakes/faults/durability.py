@@ -5,6 +5,7 @@ and restarted (``kill -9``) by the durability suite."""
 from __future__ import annotations
 
 from contract import stream_rules
+from fakes.faults.fault import Fault
 from reference_server.event_log import Event
 from reference_server.hooks import StreamFilter
 
@@ -36,3 +37,32 @@ class InterruptedLeftOpen(StreamFilter):
     def close_after_terminal(self) -> bool:
         terminal = self.session.log.terminal
         return terminal is None or not self._hidden(terminal)
+
+
+FAULTS = [
+    Fault(
+        "durability_in_memory",
+        "ignores STORAGE_DIR: a restart forgets every session",
+        catches={
+            "durability": (
+                "DURABLE-REPLAY-AFTER-RESTART",
+                "DURABLE-INTERRUPTED-TERMINAL",
+                "DURABLE-RESUME-ACROSS-RESTART",
+                "DURABLE-ID-STAYS-TAKEN",
+            )
+        },
+        config={"storage_dir": None},
+    ),
+    Fault(
+        "durability_renumbered",
+        "after a restart, recovered sessions' events carry new ids",
+        catches={"durability": ("DURABLE-REPLAY-AFTER-RESTART", "DURABLE-RESUME-ACROSS-RESTART")},
+        stream=RenumberedAfterRestart,
+    ),
+    Fault(
+        "durability_interrupted_left_open",
+        "sessions running at the crash never get their terminal event",
+        catches={"durability": ("DURABLE-INTERRUPTED-TERMINAL",)},
+        stream=InterruptedLeftOpen,
+    ),
+]

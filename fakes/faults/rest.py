@@ -10,7 +10,15 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from contract import status_for, stream_rules
-from fakes.faults.kit import body_of, json_like, on_responses, route
+from fakes.faults.fault import Fault
+from fakes.faults.kit import (
+    body_of,
+    create_body_rewrite,
+    json_like,
+    on_requests,
+    on_responses,
+    route,
+)
 from reference_server.keys import config_key, store_key
 from reference_server.middleware import add_request_id_header
 from reference_server.runtime import EventSink, RunResult, Runtime, RuntimeFailure, SessionSpec
@@ -290,3 +298,228 @@ def clamp_temperature(body: dict[str, Any]) -> None:
     the body, so schema-violating requests are accepted."""
     config = body["model_config"]
     config["temperature"] = min(2.0, max(0.0, float(config["temperature"])))
+
+
+FAULTS = [
+    Fault(
+        "healthz_wrong_body",
+        "/healthz answers {'status': 'up'}",
+        catches={"conformance": ("PROBE-LIVE",)},
+        middleware=on_responses(healthz_up),
+    ),
+    Fault(
+        "health_alias_missing",
+        "/health answers 404",
+        catches={"conformance": ("PROBE-HEALTH-ALIAS",)},
+        middleware=on_responses(health_gone),
+    ),
+    Fault(
+        "ready_wrong_body",
+        "/ready answers {'ready': true}",
+        catches={"conformance": ("PROBE-READY",)},
+        middleware=on_responses(ready_bool),
+    ),
+    Fault(
+        "probes_need_auth",
+        "probes demand credentials",
+        catches={"conformance": ("PROBE-NO-AUTH",)},
+        middleware=on_requests(probes_need_auth),
+    ),
+    Fault(
+        "error_body_not_json",
+        "session errors are plain text",
+        catches={"conformance": ("REST-ERROR-BODY",), "fuzz": ("FUZZ-CONTENT-TYPE",)},
+        middleware=on_responses(error_text),
+    ),
+    Fault(
+        "unknown_route_html",
+        "unknown paths answer HTML",
+        catches={"conformance": ("REST-UNKNOWN-ROUTE",)},
+        middleware=on_responses(unknown_route_html),
+    ),
+    Fault(
+        "wrong_method_404",
+        "405 becomes 404",
+        catches={"conformance": ("REST-METHOD-NOT-ALLOWED",)},
+        middleware=on_responses(method_404),
+    ),
+    Fault(
+        "no_request_id",
+        "X-Request-ID is never sent",
+        catches={"conformance": ("REST-REQUEST-ID",)},
+        patch_app=no_request_id,
+    ),
+    Fault(
+        "create_200",
+        "POST /sessions answers 200 instead of 201",
+        catches={
+            "conformance": ("CREATE-201",),
+            "fuzz": ("FUZZ-STATUS-DOCUMENTED",),
+            "pact": ("PACT-HTTP",),
+        },
+        evidence={"PACT-HTTP": "expected 201 but was 200"},
+        middleware=status_rewrite("createSession", "created", 200),
+    ),
+    Fault(
+        "no_location",
+        "201 without Location",
+        catches={"conformance": ("CREATE-LOCATION",)},
+        middleware=on_responses(no_location),
+    ),
+    Fault(
+        "invalid_is_422",
+        "schema violations answer 422",
+        catches={"conformance": ("CREATE-INVALID-400",), "fuzz": ("FUZZ-STATUS-DOCUMENTED",)},
+        middleware=on_responses(validation_422),
+    ),
+    Fault(
+        "bad_json_500",
+        "malformed JSON answers 500",
+        catches={"conformance": ("CREATE-BAD-JSON-400",), "fuzz": ("FUZZ-NO-SERVER-ERROR",)},
+        middleware=on_responses(bad_json_500),
+    ),
+    Fault(
+        "media_type_ignored",
+        "text/plain bodies accepted",
+        catches={"conformance": ("CREATE-MEDIA-TYPE-415",)},
+        middleware=on_requests(text_plain_is_json),
+    ),
+    Fault(
+        "no_body_limit",
+        "any body size is read",
+        catches={"conformance": ("CREATE-TOO-LARGE-413",)},
+        config={"max_body_bytes": 64 * 1024 * 1024},
+    ),
+    Fault(
+        "duplicate_accepted",
+        "a taken id answers 201",
+        catches={"conformance": ("CREATE-DUPLICATE-409",), "lifecycle_model": ("MODEL-LIFECYCLE",)},
+        middleware=on_responses(duplicate_created),
+    ),
+    Fault(
+        "limit_not_enforced",
+        "MAX_CONCURRENT_SESSIONS ignored",
+        catches={"conformance": ("CREATE-LIMIT-503",)},
+        config={"max_concurrent_sessions": 10_000},
+    ),
+    Fault(
+        "status_progress_text",
+        "status progress is a string",
+        catches={
+            "conformance": ("STATUS-200",),
+            "fuzz": ("FUZZ-RESPONSE-SCHEMA",),
+            "pact": ("PACT-HTTP",),
+        },
+        evidence={"PACT-HTTP": "$.progress"},
+        middleware=on_responses(progress_text),
+    ),
+    Fault(
+        "status_session_id_renamed",
+        "status bodies name the session 'id' instead of 'session_id'",
+        catches={"conformance": ("STATUS-200",), "pact": ("PACT-HTTP",)},
+        evidence={"PACT-HTTP": "missing the following keys: session_id"},
+        middleware=on_responses(session_id_renamed),
+    ),
+    Fault(
+        "status_unknown_410",
+        "unknown session status is 410",
+        catches={"conformance": ("STATUS-UNKNOWN-404",), "fuzz": ("FUZZ-STATUS-DOCUMENTED",)},
+        middleware=on_responses(status_unknown_410),
+    ),
+    Fault(
+        "malformed_id_404",
+        "malformed ids answer 404",
+        catches={"conformance": ("SESSION-ID-MALFORMED-400",)},
+        middleware=on_responses(malformed_id_404),
+    ),
+    Fault(
+        "status_lags",
+        "completed sessions report running",
+        catches={"conformance": ("STATUS-CONSISTENT",)},
+        middleware=on_responses(completed_says_running),
+    ),
+    Fault(
+        "cancel_202",
+        "DELETE answers 202",
+        catches={"conformance": ("CANCEL-200",)},
+        middleware=status_rewrite("cancelSession", "cancelled", 202),
+    ),
+    Fault(
+        "cancel_unknown_200",
+        "DELETE of nothing answers 200",
+        catches={"conformance": ("CANCEL-UNKNOWN-404",)},
+        middleware=on_responses(cancel_unknown_ok),
+    ),
+    Fault(
+        "cancel_twice_409",
+        "a second DELETE answers 409",
+        catches={"conformance": ("CANCEL-IDEMPOTENT",), "lifecycle_model": ("MODEL-LIFECYCLE",)},
+        middleware=cancel_again_409(),
+    ),
+    Fault(
+        "cancel_finished_200",
+        "DELETE of a finished session answers 200",
+        catches={"conformance": ("CANCEL-FINISHED-409",), "lifecycle_model": ("MODEL-LIFECYCLE",)},
+        middleware=on_responses(cancel_finished_ok),
+    ),
+    Fault(
+        "timeout_not_enforced",
+        "SESSION_TIMEOUT ignored",
+        catches={"conformance": ("SESSION-TIMEOUT",)},
+        config={"session_timeout": 3600.0},
+    ),
+    Fault(
+        "failure_completes",
+        "model failures end in complete",
+        catches={"conformance": ("RUNTIME-FAILURE-FATAL",)},
+        runtime=failures_complete,
+    ),
+    Fault(
+        "files_unreported",
+        "files_modified always empty",
+        catches={"conformance": ("WORKSPACE-CHANGES",)},
+        runtime=files_unreported,
+    ),
+    Fault(
+        "api_key_echoed",
+        "status echoes the api_key",
+        catches={"conformance": ("SECRET-NEVER-ECHOED",)},
+        middleware=on_responses(api_key_in_status),
+    ),
+    Fault(
+        "auth_not_enforced",
+        "status needs no token",
+        catches={"conformance": ("AUTH-REQUIRED",)},
+        middleware=on_requests(status_open),
+    ),
+    Fault(
+        "metrics_json",
+        "/metrics answers JSON",
+        catches={"conformance": ("METRICS-PROMETHEUS",), "fuzz": ("FUZZ-CONTENT-TYPE",)},
+        middleware=on_responses(metrics_json),
+    ),
+    Fault(
+        "malformed_last_event_id_replays",
+        "a malformed Last-Event-ID replays from the start",
+        catches={"conformance": ("SSE-RESUME-MALFORMED",)},
+        middleware=on_requests(drop_bad_last_event_id),
+    ),
+    Fault(
+        "ahead_last_event_id_accepted",
+        "a Last-Event-ID beyond the log is accepted",
+        catches={"conformance": ("SSE-RESUME-AHEAD",)},
+        middleware=on_requests(clamp_last_event_id),
+    ),
+    Fault(
+        "unknown_stream_empty",
+        "an unknown session streams an empty 200",
+        catches={"conformance": ("SSE-UNKNOWN-SESSION-404",)},
+        middleware=on_responses(unknown_stream_empty),
+    ),
+    Fault(
+        "accepts_out_of_range_temperature",
+        "temperature outside 0..2 is clamped and accepted",
+        catches={"conformance": ("CREATE-INVALID-400",), "fuzz": ("FUZZ-NEGATIVE-REJECTED",)},
+        middleware=create_body_rewrite(clamp_temperature),
+    ),
+]

@@ -14,7 +14,15 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from contract import metric_family, resolved_component, status_for
-from fakes.faults.kit import body_of, json_like, on_responses, route
+from fakes.faults.fault import Fault
+from fakes.faults.kit import (
+    body_of,
+    create_body_rewrite,
+    json_like,
+    on_requests,
+    on_responses,
+    route,
+)
 from fakes.runtime import FakeOpenCodeRuntime
 from fakes.tools import ToolError, WorkspaceTools
 from reference_server.event_log import Event
@@ -177,3 +185,79 @@ def frozen_metrics() -> Middleware:
         return web.Response(body=first[0], headers={"Content-Type": response.content_type})
 
     return on_responses(rewrite)
+
+
+FAULTS = [
+    Fault(
+        "stream_route_unauthenticated",
+        "the stream needs no token",
+        catches={"security": ("AUTH-EVERY-ROUTE",)},
+        middleware=on_requests(stream_open),
+    ),
+    Fault(
+        "auth_token_case_insensitive",
+        "the token is compared case-insensitively",
+        catches={"security": ("AUTH-SCHEME",)},
+        middleware=on_requests(token_case_insensitive),
+    ),
+    Fault(
+        "auth_hint_in_401",
+        "the 401 says whether the token was missing or wrong",
+        catches={"security": ("AUTH-NO-HINT",)},
+        middleware=on_responses(hint_in_401),
+    ),
+    Fault(
+        "secret_in_error_details",
+        "error bodies echo the request headers, Authorization included",
+        catches={"security": ("AUTH-SECRET-NEVER-ECHOED",)},
+        middleware=on_responses(headers_in_errors),
+    ),
+    Fault(
+        "prompt_truncated_not_refused",
+        "over-long prompts are cut to maxLength and accepted",
+        catches={"security": ("INPUT-PROMPT-LIMIT",)},
+        middleware=create_body_rewrite(truncate_prompts),
+    ),
+    Fault(
+        "unknown_tools_dropped",
+        "unknown enabled_tools are dropped and the session accepted",
+        catches={"security": ("INPUT-TOOLS-ENUM",)},
+        middleware=create_body_rewrite(drop_unknown_tools),
+    ),
+    Fault(
+        "crlf_in_frame",
+        "output text is written raw into the data line",
+        catches={"security": ("SSE-NO-INJECTION",)},
+        stream=RawOutputText,
+    ),
+    Fault(
+        "request_id_echoed_raw",
+        "any X-Request-ID is echoed as sent",
+        catches={"security": ("REQUEST-ID-SAFE",)},
+        patch_app=echo_raw_request_id,
+    ),
+    Fault(
+        "tool_escapes_workspace",
+        "file tools join paths without resolving or confining them",
+        catches={"security": ("SANDBOX-PATHS",)},
+        patch_app=unconfined_tools,
+    ),
+    Fault(
+        "bash_leaks_env",
+        "bash inherits the sidecar's environment and secrets",
+        catches={"security": ("SANDBOX-BASH-ENV",)},
+        patch_app=leaky_bash,
+    ),
+    Fault(
+        "metrics_missing_family",
+        "/metrics lacks the heartbeats family",
+        catches={"security": ("METRICS-FAMILIES",)},
+        middleware=on_responses(drop_heartbeat_family),
+    ),
+    Fault(
+        "metrics_frozen",
+        "/metrics serves its first scrape forever",
+        catches={"security": ("METRICS-MOVE",)},
+        middleware=frozen_metrics(),
+    ),
+]

@@ -12,6 +12,7 @@ from aiohttp.http_writer import StreamWriter
 from aiohttp.typedefs import Handler, Middleware
 
 from contract import status_for, stream_rules
+from fakes.faults.fault import Fault
 from fakes.faults.kit import route
 from reference_server.keys import config_key, hooks_key, telemetry_key
 from reference_server.lookup import session_or_error
@@ -115,3 +116,25 @@ def unbounded_buffer() -> Middleware:
         return await handler(request)
 
     return middleware
+
+
+FAULTS = [
+    Fault(
+        "soak_zombie_streams",
+        "a stream whose client left abruptly stays active, with a task and 4 MiB buffer",
+        catches={"soak": ("SOAK-RELEASE-ON-RESET", "SOAK-MEMORY-BASELINE")},
+        middleware=leak_on_disconnect(),
+    ),
+    Fault(
+        "soak_blocking_loop",
+        "a blocking call holds the event loop half of the time (probes stall)",
+        catches={"soak": ("SOAK-PROBES-LIVE",)},
+        patch_app=blocking_loop,
+    ),
+    Fault(
+        "soak_unbounded_buffer",
+        "streams are written without backpressure: a stalled reader is buffered in full",
+        catches={"soak": ("SOAK-BOUNDED-BUFFER",)},
+        middleware=unbounded_buffer(),
+    ),
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contract import stream_rules
+from fakes.faults.fault import Fault
 from fakes.faults.kit import frame_with_text_id, reframe
 from reference_server.event_log import Event
 from reference_server.hooks import StreamFilter, StreamHooks
@@ -189,3 +190,170 @@ class OddChunks(StreamFilter):
 
     def pieces(self, data: bytes) -> list[bytes]:
         return [data[i : i + 7] for i in range(0, len(data), 7)]
+
+
+FAULTS = [
+    Fault(
+        "cancel_without_terminal",
+        "a cancelled stream closes without its cancelled event",
+        catches={"conformance": ("CANCEL-ENDS-STREAM",)},
+        stream=DropCancelled,
+    ),
+    Fault(
+        "stream_wrong_content_type",
+        "stream is text/plain",
+        catches={"conformance": ("SSE-CONTENT-TYPE",)},
+        hooks=PlainTextStream,
+    ),
+    Fault(
+        "stream_cacheable",
+        "no Cache-Control",
+        catches={"conformance": ("SSE-NO-CACHE",), "fuzz": ("FUZZ-RESPONSE-HEADERS",)},
+        hooks=CacheableStream,
+    ),
+    Fault(
+        "stream_buffered",
+        "no X-Accel-Buffering",
+        catches={"conformance": ("SSE-NO-BUFFERING",)},
+        hooks=BufferedStream,
+    ),
+    Fault(
+        "event_without_data",
+        "an event field without data",
+        catches={"conformance": ("SSE-WELL-FORMED",)},
+        stream=EventWithoutData,
+    ),
+    Fault(
+        "unknown_event_type",
+        "output events named stdout",
+        catches={"conformance": ("SSE-EVENT-TYPES",)},
+        stream=RenameOutput,
+    ),
+    Fault(
+        "event_without_timestamp",
+        "tool_call lacks timestamp",
+        catches={"conformance": ("SSE-EVENT-SCHEMA",), "pact": ("PACT-MESSAGES",)},
+        evidence={"PACT-MESSAGES": "timestamp"},
+        stream=DropToolCallTimestamp,
+    ),
+    Fault(
+        "ids_missing",
+        "events carry no id",
+        catches={"conformance": ("SSE-IDS-PRESENT",)},
+        stream=DropIds,
+    ),
+    Fault(
+        "ids_not_numeric",
+        "ids are evt-N",
+        catches={"conformance": ("SSE-IDS-INCREASE",)},
+        stream=TextIds,
+    ),
+    Fault(
+        "heartbeat_with_id",
+        "heartbeats carry id 0",
+        catches={"conformance": ("SSE-HEARTBEAT-NO-ID",)},
+        stream=HeartbeatWithId,
+    ),
+    Fault(
+        "first_event_not_status",
+        "the first event is an output event",
+        catches={"conformance": ("SSE-FIRST-EVENT",)},
+        stream=FirstEventIsOutput,
+    ),
+    Fault(
+        "no_terminal_event",
+        "complete is never sent",
+        catches={"conformance": ("SSE-ONE-TERMINAL",), "lifecycle_model": ("MODEL-LIFECYCLE",)},
+        stream=DropComplete,
+    ),
+    Fault(
+        "stream_stays_open",
+        "the stream stays open after the terminal event",
+        catches={"conformance": ("SSE-CLOSE-AFTER-TERMINAL", "CANCEL-ENDS-STREAM")},
+        stream=StaysOpen,
+    ),
+    Fault(
+        "events_after_terminal",
+        "an output event follows the terminal event",
+        catches={"conformance": ("SSE-CLOSE-AFTER-TERMINAL",)},
+        stream=EventsAfterTerminal,
+    ),
+    Fault(
+        "no_replay",
+        "late subscribers get only the last event",
+        catches={"conformance": ("SSE-REPLAY",)},
+        stream=NoReplay,
+    ),
+    Fault(
+        "fanout_drops",
+        "a second concurrent reader misses output",
+        catches={"conformance": ("SSE-FANOUT",)},
+        stream=FanoutDrops,
+    ),
+    Fault(
+        "last_event_id_ignored",
+        "Last-Event-ID is ignored",
+        catches={
+            "conformance": ("SSE-RESUME", "SSE-RESUME-AFTER-TERMINAL"),
+            "lifecycle_model": ("MODEL-LIFECYCLE",),
+        },
+        stream=IgnoresLastEventId,
+    ),
+    Fault(
+        "duplicate_on_resume",
+        "resuming repeats the last seen event",
+        catches={"conformance": ("SSE-RESUME",), "lifecycle_model": ("MODEL-LIFECYCLE",)},
+        stream=DuplicateOnResume,
+    ),
+    Fault(
+        "resume_after_terminal_200",
+        "resuming after the terminal event answers an empty 200",
+        catches={"conformance": ("SSE-RESUME-AFTER-TERMINAL",)},
+        hooks=EmptyInsteadOf204,
+    ),
+    Fault(
+        "no_heartbeat",
+        "heartbeats never sent",
+        catches={"conformance": ("SSE-HEARTBEAT",)},
+        stream=NoHeartbeat,
+    ),
+    Fault(
+        "no_retry_hint",
+        "no retry field",
+        catches={"conformance": ("SSE-RETRY-HINT",)},
+        stream=NoRetryHint,
+    ),
+    Fault(
+        "tool_result_unpaired",
+        "tool_result call_id mismatched",
+        catches={"conformance": ("SSE-TOOL-PAIRING",)},
+        stream=UnpairedToolResult,
+    ),
+    Fault(
+        "progress_regresses",
+        "progress goes 99 then down",
+        catches={"conformance": ("SSE-PROGRESS-MONOTONIC",)},
+        stream=ProgressRegresses,
+    ),
+    Fault(
+        "valid_crlf",
+        "valid: CRLF line ends",
+        catches={"conformance": (), "lifecycle_model": ()},
+        stream=CrlfLines,
+    ),
+    Fault(
+        "valid_comment_heartbeats",
+        "valid: comment heartbeats",
+        catches={"conformance": ()},
+        stream=CommentHeartbeats,
+    ),
+    Fault(
+        "valid_extra_fields",
+        "valid: extra JSON fields",
+        catches={"conformance": (), "fuzz": ()},
+        stream=ExtraFields,
+    ),
+    Fault(
+        "valid_odd_chunks", "valid: 7-byte writes", catches={"conformance": ()}, stream=OddChunks
+    ),
+]

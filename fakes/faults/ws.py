@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from contract import status_for, stream_rules
+from fakes.faults.fault import Fault
 from fakes.faults.kit import route
 from reference_server.event_log import Event, encode_message
 from reference_server.hooks import WebSocketFilter
@@ -108,4 +109,74 @@ __all__ = [
     "NoTerminalFrame",
     "no_upgrade",
     "unknown_session_upgrades",
+]
+
+
+FAULTS = [
+    Fault(
+        "ws_no_upgrade",
+        "the WebSocket route never upgrades",
+        catches={"conformance": ("WS-UPGRADE",)},
+        middleware=no_upgrade,
+    ),
+    Fault(
+        "ws_unknown_session_upgrades",
+        "an unknown session's WebSocket is upgraded, then closed",
+        catches={"conformance": ("WS-UNKNOWN-SESSION-404",)},
+        middleware=unknown_session_upgrades,
+    ),
+    Fault(
+        "ws_frame_missing_id",
+        "frames carry no id",
+        catches={"conformance": ("WS-FRAME-SCHEMA",)},
+        ws=FrameWithoutId,
+    ),
+    Fault(
+        "ws_ids_not_increasing",
+        "every frame carries id 1",
+        catches={"conformance": ("WS-IDS-INCREASE",)},
+        ws=IdsNotIncreasing,
+    ),
+    Fault(
+        "ws_no_terminal",
+        "complete is never sent over the WebSocket",
+        catches={"conformance": ("WS-ONE-TERMINAL",)},
+        ws=NoTerminalFrame,
+    ),
+    Fault(
+        "ws_no_close_code",
+        "the connection is dropped without a close frame",
+        catches={"conformance": ("WS-CLOSE-1000",)},
+        ws=NoCloseCode,
+    ),
+    Fault(
+        "ws_ignores_resume",
+        "resume_after is ignored",
+        catches={"conformance": ("WS-RESUME",)},
+        ws=IgnoresResume,
+    ),
+    Fault(
+        "ws_no_replay",
+        "late WebSocket subscribers get only the last event",
+        catches={"conformance": ("WS-REPLAY",)},
+        ws=NoReplay,
+    ),
+    Fault(
+        "ws_missing_heartbeat",
+        "no heartbeat frames",
+        catches={"conformance": ("WS-HEARTBEAT",)},
+        ws=NoHeartbeat,
+    ),
+    Fault(
+        "ws_drops_output",
+        "output events are not sent over the WebSocket",
+        catches={"conformance": ("WS-SAME-EVENTS-AS-SSE",)},
+        ws=DropsOutput,
+    ),
+    Fault(
+        "valid_ws_extra_fields",
+        "valid: extra fields in WebSocket frames and data",
+        catches={"conformance": ()},
+        ws=ExtraFields,
+    ),
 ]
