@@ -12,7 +12,7 @@ import time
 
 import aiohttp
 
-from suites.harness import fake_model_server
+from suites.clientkit.harness import fake_model_server
 
 BODY = {
     "model": "hello_write",

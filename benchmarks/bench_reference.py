@@ -5,7 +5,7 @@
   minimal aiohttp SSE loop measured in the same run (target: >= 0.8x of it);
 * RSS of the server process with N idle open streams (target: 10,000 in < 256 MiB).
 
-The server runs as a subprocess (``python -m reference_server``), measured from outside.
+The server runs as a subprocess (``opencode-sidecar serve``), measured from outside.
 
     .venv/bin/python benchmarks/bench_reference.py [--idle 1000,5000,10000]
 """
@@ -28,8 +28,8 @@ import psutil
 from aiohttp import web
 
 from fakes.scenarios import SCENARIO_DIR
-from suites.client import model_config
-from suites.harness import python_module, reference_argv, start_server
+from suites.clientkit.client import model_config
+from suites.clientkit.harness import python_module, reference_argv, start_server
 
 EVENTS = 20_000
 

@@ -3,7 +3,7 @@ and count what was lost (prints figures; not a test).
 
 Each cycle starts ``--sessions`` ``long_running`` sessions of the fake model server, attaches
 one SSE reader to each, waits until every reader has received a few events, kills the
-server with SIGKILL through the supervisor (``python -m suites.supervisor restart``), waits
+server with SIGKILL through the supervisor (``suites.clientkit.supervisor restart``), waits
 until it is back on the same URL, then for every session compares what its reader received
 with a fresh replay and with a ``Last-Event-ID`` resume:
 
@@ -29,9 +29,9 @@ from pathlib import Path
 import httpx
 
 from contract import stream_rules
-from suites.client import AsyncSidecarClient, model_config
-from suites.harness import fake_model_server, reference_argv, start_server
-from suites.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
+from suites.clientkit.client import AsyncSidecarClient, model_config
+from suites.clientkit.harness import fake_model_server, reference_argv, start_server
+from suites.clientkit.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
 
 Item = tuple[str | None, str, str]
 

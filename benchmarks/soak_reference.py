@@ -17,8 +17,8 @@ import uuid
 from pathlib import Path
 
 from contract import soak_rules
-from suites.client import SidecarClient, model_config
-from suites.harness import fake_model_server, reference_argv, start_server
+from suites.clientkit.client import SidecarClient, model_config
+from suites.clientkit.harness import fake_model_server, reference_argv, start_server
 from suites.soak._support import (
     Footprint,
     Leave,

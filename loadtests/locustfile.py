@@ -18,8 +18,8 @@ from locust import HttpUser, LoadTestShape, between, events, task
 
 from contract import operation, stream_rules
 from loadtests.profiles import load_profiles
-from suites.client import model_config, session_body
-from suites.sse import SSEParser
+from suites.clientkit.client import model_config, session_body
+from suites.clientkit.sse import SSEParser
 
 
 def _setting(name: str) -> str:

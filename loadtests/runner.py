@@ -19,7 +19,7 @@ from loadtests.profiles import load_profiles
 from loadtests.report import headline, read_stats, write_report
 from loadtests.sampler import ProcessSampler, Sample, cgroup_limits
 from loadtests.sizing import recommend
-from suites.harness import fake_model_server, reference_argv, start_server
+from suites.clientkit.harness import fake_model_server, reference_argv, start_server
 
 MAX_USERS = 500
 MAX_DURATION = 1800.0

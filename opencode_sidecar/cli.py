@@ -12,7 +12,6 @@ from pathlib import Path
 from loadtests.cli import add_load_parser
 from opencode_sidecar.pact_cli import PactCliError, add_pact_parser
 from reference_server.config import Config, ConfigError
-from suites import SUITES
 
 
 class CliError(Exception):
@@ -90,6 +89,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from opencode_sidecar.verify import VerifyOptions
+    from suites.plugin.settings import add_cli_arguments
+    from suites.plugin.target import RunOptions, TargetOptions
+
     p = sub.add_parser(
         "verify",
         help="verify a sidecar against the contract (default: the embedded reference)",
@@ -98,126 +101,19 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "server on free ports and verify them. Exit code: 0 pass, 1 a MUST clause (or with "
         "--strict a SHOULD clause) failed, 2 could not verify.",
     )
-    p.add_argument("--target", metavar="URL", help="base URL of the sidecar to verify")
-    p.add_argument("--secret", help="its shared bearer secret, if it has one")
-    p.add_argument("--strict", action="store_true", help="SHOULD clauses fail the run too")
-    p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
-    p.add_argument(
-        "--report", type=Path, metavar="FILE", help="write a report: .md, .html, or .json"
-    )
-    p.add_argument("--only", metavar="CLAUSE-GLOB", help="only clauses matching, e.g. 'SSE-*'")
-    p.add_argument(
-        "--suite",
-        action="append",
-        choices=list(SUITES),
-        dest="suites",
-        help="suites to run (repeatable; default: all)",
-    )
-    p.add_argument(
-        "--model-endpoint", metavar="URL", help="a running fake model server (default: start one)"
-    )
-    p.add_argument(
-        "--heartbeat-interval",
-        type=float,
-        default=30.0,
-        help="the target's HEARTBEAT_INTERVAL in seconds (default 30)",
-    )
-    p.add_argument(
-        "--session-timeout",
-        type=float,
-        help="the target's SESSION_TIMEOUT, to check it (default: skip that clause)",
-    )
-    p.add_argument("--max-sessions", type=int, help="the target's MAX_CONCURRENT_SESSIONS")
-    p.add_argument(
-        "--metrics-public",
-        action="store_true",
-        help="the target serves /metrics without the token (its METRICS_REQUIRE_AUTH=false)",
-    )
-    p.add_argument(
-        "--workspace", type=Path, help="the target's WORKSPACE_DIR, when readable from here"
-    )
-    p.add_argument(
-        "--restart-cmd",
-        metavar="CMD",
-        help="shell command that kills the target with SIGKILL and starts it again on the "
-        "same URL (durability suite; default: skip it)",
-    )
-    p.add_argument(
-        "--runtime",
-        choices=["fake", "opencode"],
-        default="fake",
-        help="runtime of the embedded reference (without --target)",
-    )
-    p.add_argument(
-        "--max-examples",
-        type=int,
-        dest="fuzz_max_examples",
-        help="fuzz suite: generated examples per operation (default 100)",
-    )
-    p.add_argument(
-        "--pid",
-        type=int,
-        help="the target's PID, when it runs on this machine (soak: its open fds and RSS)",
-    )
-    p.add_argument(
-        "--soak",
-        type=_duration,
-        metavar="DURATION",
-        dest="soak_duration",
-        help="soak suite: storm for this long, e.g. 60, 90s, 10m (default: a few seconds)",
-    )
-    p.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output too")
+    for settings in (TargetOptions, RunOptions, VerifyOptions):
+        add_cli_arguments(p, settings)
     p.set_defaults(func=_verify)
 
 
-def _duration(raw: str) -> float:
-    """Seconds from ``90``, ``90s``, ``10m`` or ``1h``."""
-    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
-    text = raw.strip().lower()
-    scale = units.get(text[-1:], 1.0)
-    try:
-        value = float(text[:-1] if text[-1:] in units else text) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a duration: {raw!r} (try 60, 90s or 10m)") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"not a positive duration: {raw!r}")
-    return value
-
-
 def _verify(args: argparse.Namespace) -> int:
-    from opencode_sidecar.verify import VerifyOptions, main_verify
-    from suites.target import TargetOptions
+    from opencode_sidecar.verify import Verification, VerifyOptions, main_verify
+    from suites.plugin.settings import from_cli
+    from suites.plugin.target import RunOptions, TargetOptions
 
-    target = None
-    if args.target:
-        if not args.target.startswith(("http://", "https://")):
-            raise CliError(f"--target {args.target!r} is not a URL (try http://127.0.0.1:3003)")
-        target = TargetOptions(
-            url=args.target.rstrip("/"),
-            secret=args.secret,
-            model_endpoint=args.model_endpoint,
-            heartbeat_interval=args.heartbeat_interval,
-            session_timeout=args.session_timeout,
-            max_sessions=args.max_sessions,
-            workspace=args.workspace,
-            strict=args.strict,
-            metrics_public=args.metrics_public,
-            restart_cmd=args.restart_cmd,
-            pid=args.pid,
-        )
-    options = VerifyOptions(
-        target=target,
-        junit=args.junit,
-        report=args.report,
-        only=args.only,
-        suites=tuple(args.suites or SUITES),
-        runtime=args.runtime,
-        verbose=args.verbose,
-        strict=args.strict,
-        fuzz_max_examples=args.fuzz_max_examples,
-        soak_duration=args.soak_duration,
-    )
-    return main_verify(options)
+    target = from_cli(TargetOptions, args) if args.url else None
+    asked = Verification(target, from_cli(RunOptions, args), from_cli(VerifyOptions, args))
+    return main_verify(asked)
 
 
 def _add_install(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -55,7 +55,7 @@ def _model_endpoint(given: str | None) -> Iterator[str]:
     if given:
         yield given
         return
-    from suites.harness import fake_model_server
+    from suites.clientkit.harness import fake_model_server
 
     with fake_model_server() as server:
         yield server.url

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from suites import SUITES
-from suites.harness import ServerStartError, reference_argv, start_server
-from suites.outcomes import NOTE
-from suites.report import load_report, write_report
-from suites.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
-from suites.target import TargetOptions
+from suites.clientkit.harness import ServerStartError, reference_argv, start_server
+from suites.clientkit.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
+from suites.plugin.outcomes import EXIT_CODES, NOTE
+from suites.plugin.report import load_report, write_report
+from suites.plugin.settings import setting
+from suites.plugin.state import GivenSettings
+from suites.plugin.target import RunOptions, TargetOptions
 
 STYLE = {"pass": "green", "fail": "bold red", "skip": "dim", "error": "yellow"}
 
@@ -32,18 +34,38 @@ class VerifyError(Exception):
 
 @dataclass(frozen=True)
 class VerifyOptions:
+    """``opencode-sidecar verify``'s own settings, besides the target's and the run's."""
+
+    junit: Path | None = setting("write JUnit XML", flag="--junit", parse=Path, metavar="FILE")
+    report: Path | None = setting(
+        "write a report: .md, .html, or .json", flag="--report", parse=Path, metavar="FILE"
+    )
+    suites: tuple[str, ...] = setting(
+        "suites to run (default: all)", flag="--suite", repeat=True, choices=SUITES
+    )
+    runtime: str = setting(
+        "runtime of the embedded reference (without --target)",
+        flag="--runtime",
+        choices=("fake", "opencode"),
+        default="fake",
+    )
+    verbose: bool = setting(
+        "show pytest's own output too", flag="--verbose", short="-v", switch=True, default=False
+    )
+
+    @property
+    def chosen_suites(self) -> tuple[str, ...]:
+        return self.suites or SUITES
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What ``verify`` was asked: the target (``None``: start the reference and verify it),
+    how to judge it, and the command's own options."""
+
     target: TargetOptions | None
-    """``None``: start the reference server (and the fake model) and verify them."""
-    junit: Path | None = None
-    report: Path | None = None
-    only: str | None = None
-    suites: tuple[str, ...] = SUITES
-    runtime: str = "fake"
-    verbose: bool = False
-    strict: bool = False
-    fuzz_max_examples: int | None = None
-    soak_duration: float | None = None
-    """Seconds of soak storm (``--soak``); ``None``: the soak suite's short default run."""
+    run: RunOptions = field(default_factory=RunOptions)
+    options: VerifyOptions = field(default_factory=VerifyOptions)
 
 
 @dataclass(frozen=True)
@@ -124,8 +146,10 @@ def unused_plugins(suites: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def pytest_args(
-    target: TargetOptions, report: Path, opts: VerifyOptions, workdir: Path
+    suites: tuple[str, ...], verbose: bool, junit: Path | None, workdir: Path
 ) -> list[str]:
+    """pytest's own arguments: which suites, which plugins, which output. The settings
+    travel as objects (:class:`GivenSettings`), never as an argv."""
     ini = workdir / "pytest.ini"
     ini.write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     args = [
@@ -136,44 +160,14 @@ def pytest_args(
         "-p",
         "no:cacheprovider",
         "--pyargs",
-        *[f"suites.{name}" for name in opts.suites],
-        "--sidecar-url",
-        target.url,
-        "--sidecar-heartbeat-interval",
-        str(target.heartbeat_interval),
-        "--clause-report",
-        str(report),
+        *[f"suites.{name}" for name in suites],
     ]
-    for plugin in unused_plugins(opts.suites):
+    for plugin in unused_plugins(suites):
         args += ["-p", f"no:{plugin}"]
-    if not opts.verbose:
+    if not verbose:
         args += ["-p", "no:terminal"]
-    if target.secret:
-        args += ["--sidecar-secret", target.secret]
-    if target.model_endpoint:
-        args += ["--model-endpoint", target.model_endpoint]
-    if target.session_timeout is not None:
-        args += ["--sidecar-session-timeout", str(target.session_timeout)]
-    if target.max_sessions is not None:
-        args += ["--sidecar-max-sessions", str(target.max_sessions)]
-    if target.workspace is not None:
-        args += ["--sidecar-workspace", str(target.workspace)]
-    if target.strict:
-        args.append("--sidecar-strict")
-    if target.metrics_public:
-        args.append("--sidecar-metrics-public")
-    if target.restart_cmd:
-        args += ["--sidecar-restart-cmd", target.restart_cmd]
-    if target.pid is not None:
-        args += ["--sidecar-pid", str(target.pid)]
-    if opts.soak_duration is not None:
-        args += ["--soak-duration", str(opts.soak_duration)]
-    if opts.only:
-        args += ["--only", opts.only]
-    if opts.fuzz_max_examples is not None:
-        args += ["--fuzz-max-examples", str(opts.fuzz_max_examples)]
-    if opts.junit:
-        args += ["--junitxml", str(opts.junit), "-o", "junit_suite_name=opencode-sidecar"]
+    if junit:
+        args += ["--junitxml", str(junit), "-o", "junit_suite_name=opencode-sidecar"]
     return args
 
 
@@ -238,26 +232,28 @@ def render(report: dict[str, Any], console: Console) -> None:
     )
 
 
-def run_verify(opts: VerifyOptions, console: Console | None = None) -> int:
+def run_verify(asked: Verification, console: Console | None = None) -> int:
+    opts = asked.options
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ocs-verify-")))
-        if opts.target is None:
+        if asked.target is None:
             console.print(
                 f"Starting the reference sidecar (runtime {opts.runtime}) and verifying it..."
             )
             target = stack.enter_context(embedded_reference(opts.runtime, workdir))
-            target = replace(target, strict=opts.strict)
         else:
-            target = opts.target
+            target = asked.target
         check_reachable(target)
         console.print(
             f"Verifying [bold]{target.url}[/] "
-            f"({', '.join(opts.suites)}; heartbeat {target.heartbeat_interval:g} s)"
+            f"({', '.join(opts.chosen_suites)}; heartbeat {target.heartbeat_interval:g} s)"
         )
         report_path = workdir / "clauses.json"
+        run = replace(asked.run, clause_report=report_path)
         exit_code = pytest.main(
-            pytest_args(target, report_path, opts, workdir), plugins=[ProgressPrinter(console)]
+            pytest_args(opts.chosen_suites, opts.verbose, opts.junit, workdir),
+            plugins=[ProgressPrinter(console), GivenSettings(target, run)],
         )
         if not report_path.exists():
             raise VerifyError(
@@ -269,12 +265,12 @@ def run_verify(opts: VerifyOptions, console: Console | None = None) -> int:
         if opts.report:
             write_report(report, opts.report)
             console.print(f"Report written to {opts.report}")
-        return {"pass": 0, "fail": 1, "error": 2}[report["verdict"]]
+        return EXIT_CODES[report["verdict"]]
 
 
-def main_verify(opts: VerifyOptions) -> int:
+def main_verify(asked: Verification) -> int:
     try:
-        return run_verify(opts)
+        return run_verify(asked)
     except VerifyError as exc:
         print(f"opencode-sidecar verify: {exc}", file=sys.stderr)
         return 2

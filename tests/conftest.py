@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from suites.harness import fake_model_server
+from suites.clientkit.harness import fake_model_server
 
 
 @pytest.fixture(scope="session")

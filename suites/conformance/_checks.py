@@ -1,5 +1,5 @@
 """Checks that apply to both transports (SSE and WebSocket), judged on a
-:class:`~suites.recording.Recording` of either. A :class:`Transport` names the operation
+:class:`~suites.clientkit.recording.Recording` of either. A :class:`Transport` names the operation
 and the clauses a check reports, so one judgment serves ``SSE-*`` and ``WS-*`` tests."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from contract import status_for, stream_rules, validate_event
-from suites.recording import Recording, data_of
-from suites.verdict import check, precondition_failed
+from suites.checks.verdict import check, precondition_failed
+from suites.clientkit.recording import Recording, data_of
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import time
 import pytest
 
 from contract import stream_rules
-from suites.client import SidecarClient
-from suites.fixtures import LONG_RUNNING, MODEL_STALL, RecordedRun, SessionFactory
-from suites.recording import Recording, data_of, record
-from suites.target import TargetOptions
-from suites.verdict import capability_absent, check, precondition_failed
+from suites.checks.verdict import capability_absent, check, precondition_failed
+from suites.clientkit.client import SidecarClient
+from suites.clientkit.recording import Recording, data_of, record
+from suites.plugin.fixtures import LONG_RUNNING, MODEL_STALL, RecordedRun, SessionFactory
+from suites.plugin.target import TargetOptions
 
 
 def _terminal(rec: Recording) -> tuple[str, dict[str, object]]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from suites.client import SidecarClient
-from suites.conformance._expect import expect_schema, expect_status
-from suites.verdict import check
+from suites.checks.expect import expect_schema, expect_status
+from suites.checks.verdict import check
+from suites.clientkit.client import SidecarClient
 
 
 @pytest.mark.clause("PROBE-LIVE")

@@ -8,18 +8,18 @@ from typing import Any
 import pytest
 
 from contract import operation, status_for
-from suites.client import SidecarClient, session_body
-from suites.conformance._expect import (
+from suites.checks.expect import (
     error_details,
     expect_error_body,
     expect_schema,
     expect_status,
 )
-from suites.fixtures import HELLO_WRITE, LONG_RUNNING, RecordedRun, SessionFactory
-from suites.negative import invalid_variants
-from suites.rawhttp import post_oversized
-from suites.target import TargetOptions
-from suites.verdict import check, violation
+from suites.checks.negative import invalid_variants
+from suites.checks.verdict import check, violation
+from suites.clientkit.client import SidecarClient, session_body
+from suites.clientkit.rawhttp import post_oversized
+from suites.plugin.fixtures import HELLO_WRITE, LONG_RUNNING, RecordedRun, SessionFactory
+from suites.plugin.target import TargetOptions
 
 OVERSIZED_BYTES = 16 * 1024 * 1024 + 1
 PROBE_LIMIT = 64

@@ -8,12 +8,12 @@ import httpx
 import pytest
 
 from contract import operations, status_for
-from suites.client import SidecarClient, session_body
-from suites.conformance._expect import expect_error_body
-from suites.fixtures import HELLO_WRITE, LONG_RUNNING, SessionFactory
-from suites.recording import record
-from suites.target import TargetOptions
-from suites.verdict import capability_absent, check
+from suites.checks.expect import expect_error_body
+from suites.checks.verdict import capability_absent, check
+from suites.clientkit.client import SidecarClient, session_body
+from suites.clientkit.recording import record
+from suites.plugin.fixtures import HELLO_WRITE, LONG_RUNNING, SessionFactory
+from suites.plugin.target import TargetOptions
 
 
 @pytest.mark.clause("SECRET-NEVER-ECHOED")

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from contract import status_for, stream_rules
-from suites.client import SidecarClient
+from suites.checks.expect import expect_error_body, expect_status
+from suites.checks.verdict import check, precondition_failed
+from suites.clientkit.client import SidecarClient
+from suites.clientkit.recording import Recording, record
 from suites.conformance import _checks
 from suites.conformance._checks import SSE
-from suites.conformance._expect import expect_error_body, expect_status
-from suites.fixtures import CHATTY, RecordedRun, SessionFactory
-from suites.recording import Recording, record
-from suites.verdict import check, precondition_failed
+from suites.plugin.fixtures import CHATTY, RecordedRun, SessionFactory
 
 EVENT_STREAM = "text/event-stream"
 _need_stream = SSE.need_stream

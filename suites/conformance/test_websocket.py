@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from contract import event_fields, status_for, stream_rules, validate_ws_frame
-from suites.client import SidecarClient
+from suites.checks.expect import expect_error_body, expect_status
+from suites.checks.verdict import ClauseViolation, check, precondition_failed
+from suites.clientkit.client import SidecarClient
+from suites.clientkit.recording import Recording
+from suites.clientkit.ws import record_ws
 from suites.conformance import _checks
 from suites.conformance._checks import SSE, WEBSOCKET
-from suites.conformance._expect import expect_error_body, expect_status
-from suites.fixtures import CHATTY, SessionFactory, StalledRuns, WebSocketRun
-from suites.recording import Recording
-from suites.verdict import ClauseViolation, check, precondition_failed
-from suites.ws import record_ws
+from suites.plugin.fixtures import CHATTY, SessionFactory, StalledRuns, WebSocketRun
 
 OPERATION = WEBSOCKET.operation_id
 

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 
 from contract import status_for, stream_rules
-from suites.client import SidecarClient, model_config
-from suites.recording import Recording, data_of, record
-from suites.sse import SSEEvent
-from suites.target import TargetOptions
-from suites.verdict import precondition_failed
+from suites.checks.verdict import precondition_failed
+from suites.clientkit.client import SidecarClient, model_config
+from suites.clientkit.recording import Recording, data_of, record
+from suites.clientkit.sse import SSEEvent
+from suites.plugin.target import TargetOptions
 
 FINISHED_SCENARIO = "hello_write"
 LIVE_SCENARIO = "long_running"

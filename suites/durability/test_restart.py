@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from contract import status_for, stream_rules
-from suites.client import SidecarClient, model_config
+from suites.checks.verdict import capability_absent, check, violation
+from suites.clientkit.client import SidecarClient, model_config
+from suites.clientkit.recording import Recording, data_of, record
 from suites.durability._crash import Crash, crash_and_restart, in_parallel
-from suites.recording import Recording, data_of, record
-from suites.target import TargetOptions
-from suites.verdict import capability_absent, check, violation
+from suites.plugin.target import TargetOptions
 
 STATUS_FIELDS = ("status", "progress", "files_modified", "last_event_id", "error")
 

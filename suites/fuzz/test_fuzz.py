@@ -17,10 +17,10 @@ from schemathesis.checks import (
 from schemathesis.core.failures import Failure, FailureGroup
 
 import contract
-from suites.client import SidecarClient
+from suites.checks.verdict import ClauseViolation
+from suites.clientkit.client import SidecarClient
 from suites.fuzz.mapping import FUZZ_CLAUSES, clauses_of
-from suites.target import TargetOptions
-from suites.verdict import ClauseViolation
+from suites.plugin.target import TargetOptions
 
 schema = schemathesis.openapi.from_path(str(contract.OPENAPI_PATH))
 schema.config.update(request_timeout=10)

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, precondition, rule
 
 from contract import status_for, stream_rules
-from suites.client import SidecarClient, model_config
-from suites.sse import SSEEvent
-from suites.verdict import ClauseViolation
+from suites.checks.verdict import ClauseViolation
+from suites.clientkit.client import SidecarClient, model_config
+from suites.clientkit.sse import SSEEvent
 
 QUICK, SLOW = "quick", "long_running"
 TERMINAL = {"completed", "failed", "cancelled"}

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from suites.client import SidecarClient
+from suites.checks.verdict import ClauseViolation
+from suites.clientkit.client import SidecarClient
 from suites.lifecycle_model.machine import WORLD, SessionLifecycle
-from suites.target import TargetOptions
-from suites.verdict import ClauseViolation
+from suites.plugin.target import TargetOptions
 
 # No shrinking: a live sidecar keeps state between examples, so replays are not identical.
 SETTINGS = settings(

@@ -1,7 +1,7 @@
 """The backend's consumer pacts: each call the backend makes, and each stream event it reads.
 
 ``generate(out_dir)`` is the consumer test: it declares the interactions, runs the real
-:class:`~suites.client.SidecarClient` calls against Pact's mock server (which fails on any
+:class:`~suites.clientkit.client.SidecarClient` calls against Pact's mock server (which fails on any
 request the backend would not make, or make differently), hands every stream message to
 the backend's event reader, and writes the pact file (Pact V4).
 
@@ -31,7 +31,7 @@ from contract import (
     response_schema,
     stream_rules,
 )
-from suites.client import SidecarClient, session_body
+from suites.clientkit.client import SidecarClient, session_body
 from suites.pact.matchers import RFC3339, from_state, matcher_for
 
 EXAMPLES_FILE = Path(__file__).with_name("examples.yaml")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from suites.client import SidecarClient
+from suites.clientkit.client import SidecarClient
 from suites.pact.consumer import PACT_DIR, examples
 from suites.pact.states import ProviderStates, StateServer
 

@@ -25,7 +25,7 @@ import httpx
 from pact.types import Message
 
 from contract import operation
-from suites.client import SidecarClient, model_config
+from suites.clientkit.client import SidecarClient, model_config
 from suites.pact.consumer import (
     COMPLETED,
     FAILED,

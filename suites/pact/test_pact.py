@@ -6,7 +6,7 @@ import pytest
 
 from suites.pact.consumer import HTTP, message_expectations
 from suites.pact.provider import PactResult, PactTarget, verify_provider
-from suites.target import TargetOptions
+from suites.plugin.target import TargetOptions
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 
 from contract import Operation, operations
-from suites.client import SidecarClient
-from suites.recording import Recording
-from suites.target import TargetOptions
+from suites.clientkit.client import SidecarClient
+from suites.clientkit.recording import Recording
+from suites.plugin.target import TargetOptions
 
 _PARAM = re.compile(r"\{([^}]+)\}")
 

@@ -9,10 +9,12 @@ import httpx
 import pytest
 
 from contract import operation, operations, status_for
-from suites.client import SidecarClient, session_body
-from suites.conformance._expect import body_text, expect_error_body
-from suites.fixtures import LONG_RUNNING, QUICK, SessionFactory
-from suites.recording import record
+from suites.checks.expect import body_text, expect_error_body
+from suites.checks.verdict import capability_absent, check, violation
+from suites.clientkit.client import SidecarClient, session_body
+from suites.clientkit.recording import record
+from suites.plugin.fixtures import LONG_RUNNING, QUICK, SessionFactory
+from suites.plugin.target import TargetOptions
 from suites.security._support import (
     call_raw,
     guarded_operations,
@@ -20,8 +22,6 @@ from suites.security._support import (
     response_texts,
     stream_texts,
 )
-from suites.target import TargetOptions
-from suites.verdict import capability_absent, check, violation
 
 
 def _secret(target: TargetOptions) -> str:

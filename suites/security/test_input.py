@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from contract import operation, request_id_pattern, resolved_component, status_for, stream_rules
-from suites.client import SidecarClient, session_body
-from suites.conformance._expect import body_text, expect_error_body
-from suites.fixtures import QUICK, SessionFactory
-from suites.rawhttp import raw_get
-from suites.recording import data_of, record
-from suites.target import TargetOptions
-from suites.verdict import check, precondition_failed, violation
+from suites.checks.expect import body_text, expect_error_body
+from suites.checks.verdict import check, precondition_failed, violation
+from suites.clientkit.client import SidecarClient, session_body
+from suites.clientkit.rawhttp import raw_get
+from suites.clientkit.recording import data_of, record
+from suites.plugin.fixtures import QUICK, SessionFactory
+from suites.plugin.target import TargetOptions
 
 CRLF_INJECTION = "crlf_injection"
 """The fake model's scenario whose text and tool output carry CR/LF and SSE field lines."""

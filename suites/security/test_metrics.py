@@ -10,10 +10,10 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract import metric_families, status_for
-from suites.client import SidecarClient
-from suites.fixtures import QUICK, SessionFactory
-from suites.recording import record
-from suites.verdict import check, violation
+from suites.checks.verdict import check, violation
+from suites.clientkit.client import SidecarClient
+from suites.clientkit.recording import record
+from suites.plugin.fixtures import QUICK, SessionFactory
 
 HISTOGRAM_COUNT = "_count"
 

@@ -10,12 +10,12 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from contract import status_for
-from suites.client import SidecarClient
-from suites.fixtures import SessionFactory
-from suites.recording import Recording, data_of, record
+from suites.checks.verdict import check, precondition_failed, violation
+from suites.clientkit.client import SidecarClient
+from suites.clientkit.recording import Recording, data_of, record
+from suites.plugin.fixtures import SessionFactory
+from suites.plugin.target import TargetOptions
 from suites.security._support import leaks, stream_texts
-from suites.target import TargetOptions
-from suites.verdict import check, precondition_failed, violation
 
 ESCAPES = ("escape_dotdot", "escape_absolute", "escape_symlink", "escape_hardlink")
 """Scenarios of the fake model whose file tool calls all try to leave the workspace."""

@@ -19,7 +19,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract import metric_family, operation, soak_rules, status_for, stream_rules
-from suites.client import SidecarClient
+from suites.clientkit.client import SidecarClient
 
 RSS_FAMILY = "process_resident_memory_bytes"
 """The standard Prometheus process collector's RSS family (optional on a target)."""

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import pytest
 
 from contract import SoakRules, soak_rules
-from suites.client import SidecarClient
-from suites.fixtures import SessionFactory
-from suites.outcomes import NOTE
+from suites.checks.verdict import capability_absent, check, precondition_failed
+from suites.clientkit.client import SidecarClient
+from suites.plugin.fixtures import SessionFactory
+from suites.plugin.outcomes import NOTE
+from suites.plugin.target import RunOptions, TargetOptions
 from suites.soak._support import (
     Footprint,
     Leave,
@@ -28,8 +30,6 @@ from suites.soak._support import (
     timed_check,
     wait_for_streams,
 )
-from suites.target import TargetOptions
-from suites.verdict import capability_absent, check, precondition_failed
 
 Note = Callable[[str, object], None]
 MIB = 2**20
@@ -60,8 +60,8 @@ class Plan:
 
 
 @pytest.fixture(scope="module")
-def plan(target: TargetOptions) -> Plan:
-    duration = target.soak_duration
+def plan(run: RunOptions) -> Plan:
+    duration = run.soak_duration
     return Plan(soak_rules(), duration / STORMS if duration is not None else None)
 
 

@@ -12,7 +12,7 @@ import yaml
 from loadtests.profiles import load_profiles
 from loadtests.sampler import Sample
 from loadtests.sizing import memory_slope, percentile, recommend
-from suites.harness import python_module
+from suites.clientkit.harness import python_module
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

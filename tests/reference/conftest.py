@@ -15,7 +15,7 @@ from fakes.runtime import FakeOpenCodeRuntime
 from reference_server.app import create_app
 from reference_server.config import Config
 from reference_server.serve import running
-from suites.client import AsyncSidecarClient, model_config
+from suites.clientkit.client import AsyncSidecarClient, model_config
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import httpx
 
 import contract
 from contract import operation, status_for
-from suites.client import session_body
+from suites.clientkit.client import session_body
 from tests.reference.conftest import Sidecar
 
 

@@ -11,7 +11,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract import metric_families, metric_family, operations, status_for
-from suites.client import session_body
+from suites.clientkit.client import session_body
 from tests.reference.conftest import Sidecar
 
 

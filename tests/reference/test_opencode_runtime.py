@@ -18,8 +18,8 @@ import pytest
 
 from contract import stream_rules, validate_event
 from reference_server.runtimes.opencode_process import OpenCodeMissing, find_binary
-from suites.client import SidecarClient, model_config
-from suites.harness import ServerProcess, python_module, reference_argv, start_server
+from suites.clientkit.client import SidecarClient, model_config
+from suites.clientkit.harness import ServerProcess, python_module, reference_argv, start_server
 
 KEY = "sk-real-opencode-key-31337"
 

@@ -11,8 +11,8 @@ import time
 import uuid
 from pathlib import Path
 
-from suites.client import SidecarClient, model_config
-from suites.harness import fake_model_server, python_module, reference_argv, start_server
+from suites.clientkit.client import SidecarClient, model_config
+from suites.clientkit.harness import fake_model_server, python_module, reference_argv, start_server
 
 KEY = "sk-process-test-key-0042"
 
@@ -85,9 +85,9 @@ def test_sigterm_interrupts_sessions_ends_streams_and_exits_0(tmp_path: Path) ->
     assert KEY not in log_path.read_text()
 
 
-def test_python_m_reference_server_help() -> None:
+def test_serve_help_names_the_environment_variables() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "reference_server", "--help"],
+        [sys.executable, "-m", "opencode_sidecar", "serve", "--help"],
         capture_output=True,
         text=True,
         timeout=30,

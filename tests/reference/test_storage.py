@@ -24,8 +24,8 @@ from reference_server.config import Config
 from reference_server.event_log import Event, EventLog
 from reference_server.serve import running
 from reference_server.storage import FILE_NAME, Storage, StorageError
-from suites.client import AsyncSidecarClient, SidecarClient, model_config
-from suites.harness import fake_model_server, python_module, reference_argv, start_server
+from suites.clientkit.client import AsyncSidecarClient, SidecarClient, model_config
+from suites.clientkit.harness import fake_model_server, python_module, reference_argv, start_server
 from tests.reference.conftest import base_config
 
 KEY = "sk-storage-test-key-0042"

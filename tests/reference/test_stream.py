@@ -14,7 +14,7 @@ import pytest
 
 import contract
 from contract import status_for, stream_rules
-from suites.sse import SSEEvent
+from suites.clientkit.sse import SSEEvent
 from tests.reference.conftest import Sidecar
 
 

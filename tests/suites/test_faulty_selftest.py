@@ -16,8 +16,8 @@ from contract import Level, load_catalogue
 from fakes.faults import FAULTS
 from fakes.faults.fault import AT_LEAST_SUITES
 from suites import SUITES
-from suites.harness import faulty_argv, python_module, start_server
-from suites.supervisor import restart_command, supervised_argv
+from suites.clientkit.harness import faulty_argv, python_module, start_server
+from suites.clientkit.supervisor import restart_command, supervised_argv
 
 SECRET = "selftest-secret"
 DECLARED = ["--heartbeat-interval", "0.5", "--session-timeout", "2.5", "--max-sessions", "3"]

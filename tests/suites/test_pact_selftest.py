@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from contract import EVENTS_DIR, response_schema, validate_event
-from suites.harness import faulty_argv, python_module, start_server
+from suites.clientkit.harness import faulty_argv, python_module, start_server
 from suites.pact.consumer import HTTP, PACT_DIR, examples, generate, pact_file, read_event
 from tests.suites.test_faulty_selftest import SECRET
 

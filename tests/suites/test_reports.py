@@ -8,8 +8,8 @@ from pathlib import Path
 
 from junitparser import JUnitXml
 
-from suites.harness import faulty_argv, python_module, start_server
-from suites.report import to_html
+from suites.clientkit.harness import faulty_argv, python_module, start_server
+from suites.plugin.report import to_html
 
 SECRET = "report-secret"
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
 from contract import soak_rules
 from fakes.scenarios import load_scenarios
-from opencode_sidecar.cli import _duration
+from suites.plugin.target import duration
 from suites.soak._support import Timed, ended_statuses, percentile, timed_check
 
 
@@ -48,10 +46,10 @@ def test_flood_scenario_repeats_its_chunks() -> None:
 
 @pytest.mark.parametrize(("raw", "seconds"), [("90", 90.0), ("90s", 90.0), ("10m", 600.0)])
 def test_soak_durations(raw: str, seconds: float) -> None:
-    assert _duration(raw) == seconds
+    assert duration(raw) == seconds
 
 
 @pytest.mark.parametrize("raw", ["soon", "-5", "0m"])
 def test_bad_soak_durations(raw: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError):
-        _duration(raw)
+    with pytest.raises(ValueError):
+        duration(raw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from suites.sse import SSEParser, iter_events_sync
+from suites.clientkit.sse import SSEParser, iter_events_sync
 
 
 def parse(raw: bytes) -> tuple[list[tuple[str, str, str | None]], SSEParser]:

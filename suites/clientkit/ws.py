@@ -1,6 +1,6 @@
 """Reading a session over its WebSocket (``websocket-client``, synchronous like the suite).
 
-:func:`record_ws` fills the same :class:`~suites.recording.Recording` as an SSE read: each
+:func:`record_ws` fills the same :class:`~suites.clientkit.recording.Recording` as an SSE read: each
 JSON frame becomes an event (``id`` as text, ``data`` as JSON text), so the checks that
 apply to both transports judge both; ``frames`` and ``close_code`` keep what only a
 WebSocket has. The handshake is kept as an ``httpx`` request/response pair, so a failure
@@ -20,9 +20,9 @@ import httpx
 import websocket
 
 from contract import operation, stream_rules
-from suites.client import SidecarClient
-from suites.recording import Recording, add_event
-from suites.sse import SSEEvent
+from suites.clientkit.client import SidecarClient
+from suites.clientkit.recording import Recording, add_event
+from suites.clientkit.sse import SSEEvent
 
 OPERATION = "websocketSession"
 
@@ -90,7 +90,7 @@ def record_ws(
     linger: float | None = None,
     window: float | None = None,
 ) -> Recording:
-    """Read a session's WebSocket like :func:`suites.recording.record` reads its stream;
+    """Read a session's WebSocket like :func:`suites.clientkit.recording.record` reads its stream;
     ``first`` is the first message to send (``None``: send nothing)."""
     rules = stream_rules()
     linger = rules.close_after_terminal_seconds + 1.0 if linger is None else linger

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from contract import operation, stream_rules
-from suites.sse import SSEEvent, SSEParser
+from suites.clientkit.sse import SSEEvent, SSEParser
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=30.0)
 

@@ -1,4 +1,5 @@
-"""Fixtures of the conformance suite: the target, a client, the fake model, sessions."""
+"""Fixtures every suite shares: the target and run settings, clients, the fake model,
+sessions, and recorded stream reads."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from typing import Any
 import pytest
 
 from contract import stream_rules
-from suites.client import SidecarClient, model_config
-from suites.harness import fake_model_server
-from suites.plugin import target_or_skip
-from suites.recording import Recording, record
-from suites.target import TargetOptions
-from suites.verdict import precondition_failed
-from suites.ws import record_ws
+from suites.checks.verdict import precondition_failed
+from suites.clientkit.client import SidecarClient, model_config
+from suites.clientkit.harness import fake_model_server
+from suites.clientkit.recording import Recording, record
+from suites.clientkit.ws import record_ws
+from suites.plugin.state import run_options, target_or_skip
+from suites.plugin.target import RunOptions, TargetOptions
 
 # Scenario ids of the fake model server (fakes/scenarios/*.yaml).
 QUICK = "quick"
@@ -32,6 +33,12 @@ MODEL_STALL = "model_stall"
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest) -> TargetOptions:
     return target_or_skip(request.config)
+
+
+@pytest.fixture(scope="session")
+def run(request: pytest.FixtureRequest) -> RunOptions:
+    """How this run judges the target (strict, clause selection, fuzz and soak bounds)."""
+    return run_options(request.config)
 
 
 @pytest.fixture(scope="session")

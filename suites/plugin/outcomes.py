@@ -12,10 +12,12 @@ import httpx
 import pytest
 
 from contract import Catalogue, Level
-from suites.verdict import ClauseViolation, Outcome
+from suites.checks.verdict import ClauseViolation, Outcome
 
 UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout)
 NOTE = "note"
+EXIT_CODES = {"pass": 0, "fail": 1, "error": 2}
+"""A run's verdict -> the exit code of ``pytest`` and of ``opencode-sidecar verify``."""
 """A test's ``record_property(NOTE, text)`` becomes its clause report message (figures of a
 passing soak check, e.g.)."""
 
@@ -100,7 +102,7 @@ class ClauseRecorder:
         return "pass"
 
     def exit_code(self, strict: bool) -> int:
-        return {"pass": 0, "fail": 1, "error": 2}[self.verdict(strict)]
+        return EXIT_CODES[self.verdict(strict)]
 
     def as_dict(self, target: dict[str, Any], strict: bool) -> dict[str, Any]:
         clauses = []

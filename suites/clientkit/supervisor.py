@@ -2,8 +2,8 @@
 it with SIGKILL and waits until the next one listens. What the durability suite's
 ``--sidecar-restart-cmd`` needs from a local process:
 
-    python -m suites.supervisor run --state DIR -- python -m reference_server --port {port} ...
-    python -m suites.supervisor restart --state DIR      # the restart command
+    python -m suites.clientkit.supervisor run --state DIR -- CMD... --port {port} ...
+    python -m suites.clientkit.supervisor restart --state DIR      # the restart command
 
 ``run`` picks a free port of 127.0.0.1 (or ``--port``), puts it in place of ``{port}``,
 starts the server, prints the server's URL line once (so callers find the URL as they would
@@ -28,8 +28,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from suites.harness import URL_MARKERS, python_module
+from suites.clientkit.harness import URL_MARKERS, python_module
 
+MODULE = "suites.clientkit.supervisor"
 PORT_PLACEHOLDER = "{port}"
 START_TIMEOUT = 60.0
 
@@ -44,12 +45,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 def supervised_argv(state: Path, argv: Sequence[str], port: int | None = None) -> list[str]:
     """``argv`` (with ``{port}`` where the port goes) under ``run``."""
     chosen = ["--port", str(port)] if port is not None else []
-    return python_module("suites.supervisor", "run", "--state", str(state), *chosen, "--", *argv)
+    return python_module(
+        "suites.clientkit.supervisor", "run", "--state", str(state), *chosen, "--", *argv
+    )
 
 
 def restart_command(state: Path) -> str:
     """The shell command that kills the supervised server and waits until it is back."""
-    return shlex.join(python_module("suites.supervisor", "restart", "--state", str(state)))
+    return shlex.join(python_module(MODULE, "restart", "--state", str(state)))
 
 
 class Supervisor:
@@ -151,7 +154,9 @@ def _restart(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suites.supervisor", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m suites.clientkit.supervisor", description=__doc__
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a server, restarting it whenever it dies")
     run.add_argument("--state", type=Path, required=True, help="directory for pid/generation")

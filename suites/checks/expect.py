@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from contract import status_for, validate_component
-from suites.verdict import violation
+from suites.checks.verdict import violation
 
 JSON = "application/json"
 

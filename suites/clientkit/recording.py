@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from contract import stream_rules
-from suites.client import SidecarClient
-from suites.sse import SSEComment, SSEEvent, SSEParser, SSEViolation
+from suites.clientkit.client import SidecarClient
+from suites.clientkit.sse import SSEComment, SSEEvent, SSEParser, SSEViolation
 
 HEAD_BYTES = 4096
 

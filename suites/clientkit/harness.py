@@ -102,11 +102,11 @@ def fake_model_server() -> Iterator[ServerProcess]:
 def reference_argv(
     workspace: Path | str, *options: str, log_level: str = "warn", port: str = "0"
 ) -> list[str]:
-    """``python -m reference_server`` on a free port of 127.0.0.1 (or ``port``) with
-    ``options`` (``--runtime``, ``--max-sessions``, ``--secret``... as ``opencode-sidecar
-    serve`` takes)."""
+    """``opencode-sidecar serve`` on a free port of 127.0.0.1 (or ``port``) with ``options``
+    (``--runtime``, ``--max-sessions``, ``--secret``... as ``serve`` takes)."""
     return python_module(
-        "reference_server",
+        "opencode_sidecar",
+        "serve",
         "--host",
         "127.0.0.1",
         "--port",

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from suites.client import to_curl
+from suites.clientkit.client import to_curl
 
 
 class Outcome(StrEnum):
