@@ -31,6 +31,7 @@ from contract._files import (
     STREAM_RULES_DOC,
     load_asyncapi,
     load_openapi,
+    parse_yaml,
 )
 from contract._metrics import MetricFamily, metric_families, metric_family, request_id_pattern
 from contract._openapi import (
@@ -86,6 +87,7 @@ __all__ = [
     "metric_family",
     "operation",
     "operations",
+    "parse_yaml",
     "request_id_pattern",
     "resolved_component",
     "response_header_schemas",

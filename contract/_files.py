@@ -20,13 +20,19 @@ ASYNCAPI_SCHEMA_PATH = CONTRACT_DIR / "vendor" / "asyncapi-specs" / "3.0.0.json"
 """The official AsyncAPI 3.0.0 JSON Schema (npm ``@asyncapi/specs``, Apache-2.0), vendored."""
 
 
+def parse_yaml(text: str) -> Any:
+    """YAML through libyaml when PyYAML has it (about 10x faster than the pure-Python
+    parser: every verify run and every server start loads the contract)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+
+
 @cache
 def load_data(path: Path) -> Any:
     """Parse a YAML or JSON file of the contract (cached; treat the result as read-only)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
         return json.loads(text)
-    return yaml.safe_load(text)
+    return parse_yaml(text)
 
 
 def load_openapi() -> dict[str, Any]:

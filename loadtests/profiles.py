@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from contract import parse_yaml
 
 PROFILES_PATH = Path(__file__).resolve().parent / "profiles.yaml"
 
@@ -37,7 +37,7 @@ class Profile:
 
 
 def load_profiles(path: Path = PROFILES_PATH) -> dict[str, Profile]:
-    raw = yaml.safe_load(path.read_text())
+    raw = parse_yaml(path.read_text())
     return {
         name: Profile(
             name=name,

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from contract import (
     EVENTS_DIR,
     operation,
+    parse_yaml,
     response_header_schemas,
     response_schema,
     stream_rules,
@@ -48,7 +48,7 @@ STATES = (NO_SESSIONS, RUNNING, COMPLETED, FAILED, LIMIT_REACHED)
 
 @cache
 def examples() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(EXAMPLES_FILE.read_text())
+    data: dict[str, Any] = parse_yaml(EXAMPLES_FILE.read_text())
     return data
 
 

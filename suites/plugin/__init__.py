@@ -23,6 +23,8 @@ from suites.plugin.settings import add_pytest_options, from_pytest, redacted
 from suites.plugin.state import GivenSettings, recorder_key, run_key, target_key
 from suites.plugin.target import RunOptions, TargetOptions
 
+previous_profile_key = pytest.StashKey[str]()
+
 
 def _matching(catalogue: Catalogue, patterns: tuple[str, ...]) -> set[str]:
     return {c.id for pattern in patterns for c in catalogue.matching(pattern)}
@@ -57,17 +59,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[run_key] = run
     config.stash[recorder_key] = ClauseRecorder(load_catalogue())
     if target is not None:
-        _hypothesis_profile(run)
+        config.stash[previous_profile_key] = _hypothesis_profile(run)
     from suites.plugin import fixtures
 
     if not config.pluginmanager.is_registered(fixtures):
         config.pluginmanager.register(fixtures, "opencode-sidecar-fixtures")
 
 
-def _hypothesis_profile(run: RunOptions) -> None:
-    """Deterministic by default (no example database, derandomized) so CI runs repeat."""
+def _hypothesis_profile(run: RunOptions) -> str:
+    """Deterministic by default (no example database, derandomized) so CI runs repeat.
+    Returns the profile it replaced (restored when the run ends: a run inside a longer
+    process leaves Hypothesis as it found it)."""
     from hypothesis import HealthCheck, settings
 
+    previous = settings.get_current_profile_name()
     seed = run.fuzz_seed
     settings.register_profile(
         "opencode-sidecar",
@@ -83,6 +88,15 @@ def _hypothesis_profile(run: RunOptions) -> None:
         import random
 
         random.seed(seed)
+    return previous
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(previous_profile_key, None)
+    if previous is not None:
+        from hypothesis import settings
+
+        settings.load_profile(previous)
 
 
 def clause_ids(item: pytest.Item) -> tuple[str, ...]:

@@ -70,7 +70,13 @@ def declared(cls: type[DataclassInstance]) -> list[tuple[dataclasses.Field[Any],
 
 
 def pytest_flag(field: dataclasses.Field[Any]) -> str:
-    return "--sidecar-" + field.name.replace("_", "-")
+    return "--" + pytest_dest(field).replace("_", "-")
+
+
+def pytest_dest(field: dataclasses.Field[Any]) -> str:
+    """Prefixed, so that no other plugin's option (pytest-timeout's ``session_timeout``)
+    shares the name."""
+    return f"sidecar_{field.name}"
 
 
 def _help(field: dataclasses.Field[Any], s: Setting, env: bool) -> str:
@@ -138,12 +144,16 @@ def add_pytest_options(group: pytest.OptionGroup, cls: type[DataclassInstance]) 
             continue
         if s.switch:
             group.addoption(
-                pytest_flag(field), dest=field.name, action="store_true", default=None, help=s.help
+                pytest_flag(field),
+                dest=pytest_dest(field),
+                action="store_true",
+                default=None,
+                help=s.help,
             )
             continue
         group.addoption(
             pytest_flag(field),
-            dest=field.name,
+            dest=pytest_dest(field),
             type=lambda raw, s=s: parse_word(s, raw),
             action="append" if s.repeat else "store",
             default=None,
@@ -176,7 +186,7 @@ def from_pytest(cls: type[S], config: pytest.Config, env: Mapping[str, str] | No
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     for field, s in declared(cls):
-        raw = config.getoption(field.name) if s.pytest else None
+        raw = config.getoption(pytest_dest(field)) if s.pytest else None
         if raw is None and s.env and env.get(s.env):
             raw = True if s.switch else parse_word(s, env[s.env])
             raw = [raw] if s.repeat else raw

@@ -5,24 +5,40 @@ exactly the clauses the fault names for it (no more, no fewer; a minimum for the
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import pkgutil
 import subprocess
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rich.console import Console
 
 from contract import Level, load_catalogue
 from fakes.faults import FAULTS
 from fakes.faults.fault import AT_LEAST_SUITES
+from opencode_sidecar.verify import Verification, VerifyOptions, run_verify
 from suites import SUITES
-from suites.clientkit.harness import faulty_argv, python_module, start_server
+from suites.clientkit.harness import faulty_argv, start_server
 from suites.clientkit.supervisor import restart_command, supervised_argv
+from suites.plugin.target import RunOptions, TargetOptions
 
 SECRET = "selftest-secret"
-DECLARED = ["--heartbeat-interval", "0.5", "--session-timeout", "2.5", "--max-sessions", "3"]
-FAULT_SUITE_ARGS: dict[str, tuple[str, ...]] = {"fuzz": ("--max-examples", "30")}
-"""Extra verify flags per suite when a fault (not a valid variation) is verified."""
+DECLARED: dict[str, Any] = {"heartbeat_interval": 0.5, "session_timeout": 2.5, "max_sessions": 3}
+"""What every faulty sidecar is started with, and what verify is told it declares."""
+SERVE_DECLARED = [f"--{k.replace('_', '-')}={v}" for k, v in DECLARED.items()]
+FAULT_RUN_OPTIONS = {"fuzz": RunOptions(fuzz_max_examples=30)}
+"""How a suite judges a fault (not a valid variation), where it differs from the default."""
+
+PYTHON_DEFAULT_IGNORED = (
+    DeprecationWarning,
+    PendingDeprecationWarning,
+    ImportWarning,
+    ResourceWarning,
+)
+"""What a fresh Python process ignores (the CLI's verify runs in one)."""
 
 PAIRS = sorted((name, suite) for name, fault in FAULTS.items() for suite in fault.catches)
 
@@ -33,31 +49,29 @@ def verify(
     workspace: Path,
     report: Path,
     suite: str = "conformance",
-    extra: tuple[str, ...] = (),
+    run: RunOptions | None = None,
+    **declared: Any,
 ) -> dict[str, object]:
-    argv = python_module(
-        "opencode_sidecar",
-        "verify",
-        "--target",
-        url,
-        "--secret",
-        SECRET,
-        "--model-endpoint",
-        model_url,
-        "--workspace",
-        str(workspace),
-        "--report",
-        str(report),
-        "--suite",
-        suite,
-        *extra,
-        *DECLARED,
+    """``opencode-sidecar verify --suite SUITE`` against ``url``, run in this process (the
+    CLI's own code path from the built objects on; its argv is tested in test_process)."""
+    target = TargetOptions(
+        url=url,
+        secret=SECRET,
+        model_endpoint=model_url,
+        workspace=workspace,
+        **{**DECLARED, **declared},
     )
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
-    assert report.exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    console = Console(file=io.StringIO(), width=160, highlight=False)
+    asked = Verification(target, run or RunOptions(), VerifyOptions(suites=(suite,), report=report))
+    with warnings.catch_warnings():  # as in the CLI's own process, not this test run's
+        warnings.resetwarnings()
+        for category in PYTHON_DEFAULT_IGNORED:
+            warnings.simplefilter("ignore", category)
+        exit_code = run_verify(asked, console)
+    assert report.exists(), console.file.getvalue()[-4000:]  # type: ignore[attr-defined]
     result: dict[str, object] = json.loads(report.read_text())
-    result["exit_code"] = done.returncode
-    result["output"] = done.stdout[-4000:]
+    result["exit_code"] = exit_code
+    result["output"] = console.file.getvalue()[-4000:]  # type: ignore[attr-defined]
     return result
 
 
@@ -67,25 +81,30 @@ def outcomes(report: dict[str, object], outcome: str) -> set[str]:
     return {c["id"] for c in clauses if c["outcome"] == outcome}
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.parametrize(("name", "suite"), PAIRS, ids=[f"{n}-{s}" for n, s in PAIRS])
 def test_suite_flags_exactly_the_declared_clauses(
     name: str, suite: str, model_url: str, tmp_path: Path
 ) -> None:
     fault = FAULTS[name]
     workspace = tmp_path / "workspace"
-    argv = faulty_argv(name, workspace, "--secret", SECRET, *DECLARED)
-    extra = () if fault.is_valid_variation else FAULT_SUITE_ARGS.get(suite, ())
+    argv = faulty_argv(name, workspace, "--secret", SECRET, *SERVE_DECLARED)
+    run = None if fault.is_valid_variation else FAULT_RUN_OPTIONS.get(suite)
+    extra: dict[str, Any] = {}
     if suite == "durability":  # restartable: a supervisor on a fixed port, a store
         state = tmp_path / "supervisor"
         storage = ("--storage-dir", str(tmp_path / "storage"))
-        inner = faulty_argv(name, workspace, "--secret", SECRET, *DECLARED, *storage, port="{port}")
+        inner = faulty_argv(
+            name, workspace, "--secret", SECRET, *SERVE_DECLARED, *storage, port="{port}"
+        )
         argv = supervised_argv(state, inner)
-        extra = ("--restart-cmd", restart_command(state))
+        extra["restart_cmd"] = restart_command(state)
     with start_server(argv, stderr=subprocess.DEVNULL) as server:
         if suite == "soak":  # it watches the target's RSS and fds through its PID
-            extra = ("--pid", str(server.process.pid))
+            extra["pid"] = server.process.pid
         report = verify(
-            server.url, model_url, workspace, tmp_path / "report.json", suite=suite, extra=extra
+            server.url, model_url, workspace, tmp_path / "report.json", suite, run, **extra
         )
     failed = outcomes(report, "fail")
     assert outcomes(report, "error") == set(), report["output"]
