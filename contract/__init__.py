@@ -35,6 +35,7 @@ from contract._files import (
 )
 from contract._metrics import MetricFamily, metric_families, metric_family, request_id_pattern
 from contract._openapi import (
+    UUID_PATTERN,
     Operation,
     operation,
     operations,
@@ -65,6 +66,7 @@ __all__ = [
     "OPENAPI_PATH",
     "STREAM_PATH",
     "STREAM_RULES_DOC",
+    "UUID_PATTERN",
     "Catalogue",
     "CatalogueError",
     "Clause",

@@ -11,6 +11,11 @@ from contract._files import load_openapi
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+"""The text form of JSON Schema's ``uuid`` format (RFC 9562), which the contract's
+``SessionId`` parameter and ``session_id`` fields use."""
+
+
 @dataclass(frozen=True)
 class Operation:
     """One operation: how to call it and which status each outcome has."""

@@ -83,6 +83,27 @@ class StreamRules:
     resume_header: str
     websocket: WebSocketRules
 
+    @property
+    def ended_statuses(self) -> frozenset[str]:
+        """Session statuses after a terminal event (``completed``, ``failed``, ...)."""
+        statuses: set[str] = set()
+        for rule in self.terminal_rules:
+            statuses.update(rule.when.get("status", []))
+            if rule.session_status != "from_data":
+                statuses.add(rule.session_status)
+        return frozenset(statuses)
+
+    @property
+    def cancelled_status(self) -> str:
+        """The status a cancelled session ends in (``cancel_event``'s data)."""
+        status: str = self.cancel_data["status"]
+        return status
+
+    @property
+    def media_type(self) -> str:
+        """The stream's media type (its ``Content-Type``, and what a reader ``Accept``s)."""
+        return self.response_headers["Content-Type"]
+
     def terminal_rule(self, event: str, data: Mapping[str, Any]) -> TerminalRule | None:
         return next((r for r in self.terminal_rules if r.matches(event, data)), None)
 

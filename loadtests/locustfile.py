@@ -84,10 +84,10 @@ class SidecarUser(HttpUser):
         with self.client.post(
             CREATE.path, json=body, name="POST /sessions", catch_response=True
         ) as response:
-            if response.status_code == 503:
+            if response.status_code == CREATE.status_for("limit_reached"):
                 response.success()  # the documented limit: back off, not an error
                 return None
-            if response.status_code != 201:
+            if response.status_code != CREATE.status_for("created"):
                 response.failure(f"HTTP {response.status_code}")
                 return None
         return session_id
@@ -176,7 +176,7 @@ class SidecarUser(HttpUser):
             name="GET /stream (headers)",
             catch_response=True,
         ) as response:
-            if response.status_code == 204:
+            if response.status_code == STREAM.status_for("nothing_after"):
                 return last, True
             _fire("connect", started)
             for chunk in response.raw.read_chunked(decode_content=False):

@@ -20,19 +20,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from loadtests.sampler import Sample
+from suites.clientkit.stats import percentile
 
 SAFETY_MARGIN = 1.15
 MIN_CPU_MILLI = 50
 MIN_MEMORY_MIB = 64
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def memory_slope(samples: list[Sample]) -> float | None:

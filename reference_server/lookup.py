@@ -6,14 +6,13 @@ import re
 
 from aiohttp import web
 
+from contract import UUID_PATTERN
 from reference_server.errors import ApiError
 from reference_server.keys import store_key
 from reference_server.logs import session_id_var
 from reference_server.sessions import Session
 
-UUID_TEXT = re.compile(
-    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-)
+UUID_TEXT = re.compile(UUID_PATTERN)
 
 
 def session_or_error(request: web.Request, operation_id: str) -> Session:

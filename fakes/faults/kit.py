@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from contract import operation
 from reference_server.event_log import Event, encode_frame
 
 Rewrite = Callable[[web.Request, web.Response], web.StreamResponse | None]
@@ -64,6 +65,22 @@ def create_body_rewrite(rewrite: Callable[[dict[str, Any]], None]) -> Middleware
 
 def route(request: web.Request) -> str | None:
     return request.match_info.route.name
+
+
+def answered(request: web.Request, response: web.StreamResponse, *outcomes: str) -> bool:
+    """``response`` is the contract's answer of the request's operation for one of
+    ``outcomes`` (``answered(req, resp, "not_found")``): faults pick what to break by
+    outcome, never by a status code written here."""
+    op = route(request)
+    if op is None:
+        return False
+    known = operation(op).outcomes
+    return any(known.get(outcome) == response.status for outcome in outcomes)
+
+
+def error_body(error: str) -> dict[str, str]:
+    """An error body of the contract's shape (fixed timestamp: faults need no clock)."""
+    return {"error": error, "timestamp": "2026-01-01T00:00:00Z"}
 
 
 def body_of(response: web.Response) -> Any:

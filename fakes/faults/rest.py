@@ -12,8 +12,10 @@ from aiohttp.typedefs import Middleware
 from contract import status_for, stream_rules
 from fakes.faults.fault import Fault
 from fakes.faults.kit import (
+    answered,
     body_of,
     create_body_rewrite,
+    error_body,
     json_like,
     on_requests,
     on_responses,
@@ -71,10 +73,8 @@ def status_rewrite(op: str, outcome: str, new_status: int) -> Middleware:
 
 
 def error_text(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) in ("createSession", "getSessionStatus") and response.status in (
-        400,
-        404,
-        409,
+    if route(request) in ("createSession", "getSessionStatus") and answered(
+        request, response, "invalid", "not_found", "duplicate"
     ):
         headers = {
             k: v
@@ -86,17 +86,21 @@ def error_text(request: web.Request, response: web.Response) -> web.StreamRespon
 
 
 def unknown_route_html(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) is None and response.status == 404:
-        return web.Response(status=404, text="<h1>Not Found</h1>", content_type="text/html")
+    if route(request) is None and response.status == web.HTTPNotFound.status_code:
+        return web.Response(
+            status=response.status, text="<h1>Not Found</h1>", content_type="text/html"
+        )
     return None
 
 
 def method_404(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    return json_like(response, body_of(response), 404) if response.status == 405 else None
+    if response.status == web.HTTPMethodNotAllowed.status_code:
+        return json_like(response, body_of(response), web.HTTPNotFound.status_code)
+    return None
 
 
 def validation_422(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "createSession" and response.status == 400:
+    if route(request) == "createSession" and answered(request, response, "invalid"):
         body = body_of(response)
         if "violations" in body.get("details", {}):
             return json_like(response, body, 422)
@@ -104,7 +108,7 @@ def validation_422(request: web.Request, response: web.Response) -> web.StreamRe
 
 
 def bad_json_500(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "createSession" and response.status == 400:
+    if route(request) == "createSession" and answered(request, response, "invalid"):
         body = body_of(response)
         if "violations" not in body.get("details", {}):
             return json_like(response, body, 500)
@@ -117,9 +121,7 @@ def no_location(request: web.Request, response: web.Response) -> web.StreamRespo
 
 
 def duplicate_created(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "createSession" and response.status == status_for(
-        "createSession", "duplicate"
-    ):
+    if route(request) == "createSession" and answered(request, response, "duplicate"):
         body = {
             "session_id": body_of(response)["details"]["session_id"],
             "status": "running",
@@ -130,14 +132,14 @@ def duplicate_created(request: web.Request, response: web.Response) -> web.Strea
 
 
 def progress_text(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "getSessionStatus" and response.status == 200:
+    if route(request) == "getSessionStatus" and answered(request, response, "status"):
         body = body_of(response)
         return json_like(response, {**body, "progress": str(body["progress"])})
     return None
 
 
 def session_id_renamed(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "getSessionStatus" and response.status == 200:
+    if route(request) == "getSessionStatus" and answered(request, response, "status"):
         body = body_of(response)
         return json_like(response, {"id": body.pop("session_id"), **body})
     return None
@@ -146,7 +148,7 @@ def session_id_renamed(request: web.Request, response: web.Response) -> web.Stre
 def completed_says_running(
     request: web.Request, response: web.Response
 ) -> web.StreamResponse | None:
-    if route(request) == "getSessionStatus" and response.status == 200:
+    if route(request) == "getSessionStatus" and answered(request, response, "status"):
         body = body_of(response)
         if body["status"] == "completed":
             return json_like(response, {**body, "status": "running"})
@@ -154,7 +156,7 @@ def completed_says_running(
 
 
 def api_key_in_status(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "getSessionStatus" and response.status == 200:
+    if route(request) == "getSessionStatus" and answered(request, response, "status"):
         body = body_of(response)
         session = request.app[store_key].get(body["session_id"])
         if session is not None:
@@ -163,7 +165,7 @@ def api_key_in_status(request: web.Request, response: web.Response) -> web.Strea
 
 
 def metrics_json(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "getMetrics" and response.status == 200:
+    if route(request) == "getMetrics" and answered(request, response, "metrics"):
         return web.json_response({"metrics": "see dashboard"})
     return None
 
@@ -173,21 +175,19 @@ def healthz_up(request: web.Request, response: web.Response) -> web.StreamRespon
 
 
 def ready_bool(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "getReadiness" and response.status == 200:
+    if route(request) == "getReadiness" and answered(request, response, "ready"):
         return web.json_response({"ready": True})
     return None
 
 
 def health_gone(request: web.Request, response: web.Response) -> web.StreamResponse | None:
     if route(request) == "getHealth":
-        return web.json_response(
-            {"error": "not found", "timestamp": "2026-01-01T00:00:00Z"}, status=404
-        )
+        return web.json_response(error_body("not found"), status=web.HTTPNotFound.status_code)
     return None
 
 
 def cancel_unknown_ok(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "cancelSession" and response.status == 404:
+    if route(request) == "cancelSession" and answered(request, response, "not_found"):
         return web.json_response(
             {
                 "session_id": request.match_info["session_id"],
@@ -202,12 +202,12 @@ def cancel_again_409() -> Middleware:
     cancelled: set[str] = set()
 
     def rewrite(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-        if route(request) != "cancelSession" or response.status != 200:
+        if route(request) != "cancelSession" or not answered(request, response, "cancelled"):
             return None
         session_id = request.match_info["session_id"]
         if session_id in cancelled:
-            body = {"error": "already cancelled", "timestamp": "2026-01-01T00:00:00Z"}
-            return json_like(response, body, 409)
+            finished = status_for("cancelSession", "already_finished")
+            return json_like(response, error_body("already cancelled"), finished)
         cancelled.add(session_id)
         return None
 
@@ -215,9 +215,7 @@ def cancel_again_409() -> Middleware:
 
 
 def cancel_finished_ok(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "cancelSession" and response.status == status_for(
-        "cancelSession", "already_finished"
-    ):
+    if route(request) == "cancelSession" and answered(request, response, "already_finished"):
         return web.json_response(
             {
                 "session_id": request.match_info["session_id"],
@@ -229,22 +227,24 @@ def cancel_finished_ok(request: web.Request, response: web.Response) -> web.Stre
 
 
 def unknown_stream_empty(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "streamSession" and response.status == 404:
-        return web.Response(status=200, text="", content_type="text/event-stream")
+    if route(request) == "streamSession" and answered(request, response, "not_found"):
+        opened = status_for("streamSession", "stream")
+        return web.Response(status=opened, text="", content_type=stream_rules().media_type)
     return None
 
 
 def status_unknown_410(request: web.Request, response: web.Response) -> web.StreamResponse | None:
-    if route(request) == "getSessionStatus" and response.status == 404:
-        return json_like(response, body_of(response), 410)
+    if route(request) == "getSessionStatus" and answered(request, response, "not_found"):
+        return json_like(response, body_of(response), web.HTTPGone.status_code)
     return None
 
 
 def malformed_id_404(request: web.Request, response: web.Response) -> web.StreamResponse | None:
     if route(request) in ("getSessionStatus", "cancelSession", "streamSession") and (
-        response.status == 400 and body_of(response).get("details", {}).get("field") == "session_id"
+        answered(request, response, "invalid")
+        and body_of(response).get("details", {}).get("field") == "session_id"
     ):
-        return json_like(response, body_of(response), 404)
+        return json_like(response, body_of(response), status_for("getSessionStatus", "not_found"))
     return None
 
 
@@ -276,7 +276,7 @@ def probes_need_auth(request: web.Request) -> web.Request | web.StreamResponse:
         "Authorization"
     ):
         return web.json_response(
-            {"error": "unauthorized", "timestamp": "2026-01-01T00:00:00Z"}, status=401
+            error_body("unauthorized"), status=status_for("createSession", "unauthorized")
         )
     return request
 

@@ -1,13 +1,14 @@
 """``SidecarClient``: exactly the calls the backend makes to a sidecar (httpx, sync + async).
 
-Paths come from the contract's operations; nothing here restates a route. Methods return
-the raw ``httpx.Response`` so verifiers can judge any answer; ``stream`` returns an
-:class:`EventStream` that parses the body with the strict SSE parser.
+Paths come from the contract's operations; nothing here restates a route. Each call is
+built once, as a :class:`Call`, for both clients. Methods return the raw ``httpx.Response``
+so verifiers can judge any answer; ``open_stream`` yields an :class:`EventStream` whose
+body the strict SSE parser reads (``read_events``, ``collect``; async: ``events``).
 
     with SidecarClient("http://127.0.0.1:3003", secret="s") as client:
         client.create_session(session_id, "Write hello.txt", model_config(...))
-        with client.stream(session_id) as stream:
-            for event in stream:
+        with client.open_stream(session_id) as stream:
+            for event in client.read_events(stream):
                 ...
 """
 
@@ -15,14 +16,14 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Set
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
-from contract import operation, stream_rules
+from contract import operation, status_for, stream_rules
 from suites.clientkit.sse import SSEEvent, SSEParser
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=30.0)
@@ -82,7 +83,7 @@ def to_curl(request: httpx.Request, secret: str | None = None) -> str:
         parts += ["-H", shlex.quote(f"{name}: {value}")]
     if request.content:
         parts += ["--data-binary", shlex.quote(request.content.decode("utf-8", "replace"))]
-    if "text/event-stream" in request.headers.get("accept", ""):
+    if stream_rules().media_type in request.headers.get("accept", ""):
         parts.insert(1, "-N")
     parts.append(shlex.quote(str(request.url)))
     return " ".join(parts)
@@ -106,7 +107,101 @@ class EventStream:
         return self._chunks
 
 
-class SidecarClient:
+@dataclass(frozen=True)
+class Call:
+    """One request a client makes, as data: built once for the sync and the async client."""
+
+    operation_id: str
+    path: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: httpx.Timeout | None = None
+
+    @property
+    def method(self) -> str:
+        return operation(self.operation_id).method
+
+    @property
+    def url_path(self) -> str:
+        return operation(self.operation_id).url_path(**self.path)
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of ``httpx.(Async)Client.request`` / ``.stream``."""
+        extra: dict[str, Any] = {"headers": dict(self.headers)} if self.headers else {}
+        if self.json is not None:
+            extra["json"] = self.json
+        if self.timeout is not None:
+            extra["timeout"] = self.timeout
+        return extra
+
+
+def stream_call(
+    session_id: str, last_event_id: str | int | None = None, read_timeout: float = 30.0
+) -> Call:
+    """The backend's stream request (``Accept`` the stream, resume after an id)."""
+    rules = stream_rules()
+    headers = {"Accept": rules.media_type}
+    if last_event_id is not None:
+        headers[rules.resume_header] = str(last_event_id)
+    return Call(
+        "streamSession",
+        {"session_id": session_id},
+        headers=headers,
+        timeout=httpx.Timeout(10.0, read=read_timeout),
+    )
+
+
+R = TypeVar("R")
+
+
+class _Calls(Generic[R]):
+    """Exactly the calls the backend makes; ``R`` is a response (sync) or an awaitable one
+    (async), so one set of methods serves both clients."""
+
+    def send(self, call: Call) -> R:
+        raise NotImplementedError
+
+    def call(
+        self, operation_id: str, *, json: Any = None, path: Mapping[str, str] | None = None
+    ) -> R:
+        """Call a contract operation by id (path parameters in ``path``)."""
+        return self.send(Call(operation_id, path or {}, json))
+
+    def liveness(self) -> R:
+        return self.call("getLiveness")
+
+    def health(self) -> R:
+        return self.call("getHealth")
+
+    def readiness(self) -> R:
+        return self.call("getReadiness")
+
+    def metrics(self) -> R:
+        return self.call("getMetrics")
+
+    def create_session(
+        self,
+        session_id: str,
+        prompt: str,
+        config: Mapping[str, Any],
+        system_prompt: str | None = None,
+    ) -> R:
+        return self.call(
+            "createSession", json=session_body(session_id, prompt, config, system_prompt)
+        )
+
+    def status(self, session_id: str) -> R:
+        return self.call("getSessionStatus", path={"session_id": session_id})
+
+    def cancel(self, session_id: str) -> R:
+        return self.call("cancelSession", path={"session_id": session_id})
+
+
+def _auth(secret: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+
+class SidecarClient(_Calls[httpx.Response]):
     """Synchronous client (Hypothesis rules and pytest checks are synchronous)."""
 
     def __init__(
@@ -119,9 +214,8 @@ class SidecarClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.secret = secret
-        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         self.http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.base_url, headers=_auth(secret), timeout=timeout, transport=transport
         )
 
     def __enter__(self) -> SidecarClient:
@@ -133,43 +227,11 @@ class SidecarClient:
     def close(self) -> None:
         self.http.close()
 
-    def call(self, operation_id: str, *, json: Any = None, **kwargs: Any) -> httpx.Response:
-        """Call a contract operation by id; path parameters as keyword args of ``params``."""
-        op = operation(operation_id)
-        path_params = kwargs.pop("path", {})
-        return self.http.request(op.method, op.url_path(**path_params), json=json, **kwargs)
-
-    def liveness(self) -> httpx.Response:
-        return self.call("getLiveness")
-
-    def health(self) -> httpx.Response:
-        return self.call("getHealth")
-
-    def readiness(self) -> httpx.Response:
-        return self.call("getReadiness")
-
-    def metrics(self) -> httpx.Response:
-        return self.call("getMetrics")
-
-    def create_session(
-        self,
-        session_id: str,
-        prompt: str,
-        config: Mapping[str, Any],
-        system_prompt: str | None = None,
-    ) -> httpx.Response:
-        return self.call(
-            "createSession", json=session_body(session_id, prompt, config, system_prompt)
-        )
-
-    def status(self, session_id: str) -> httpx.Response:
-        return self.call("getSessionStatus", path={"session_id": session_id})
-
-    def cancel(self, session_id: str) -> httpx.Response:
-        return self.call("cancelSession", path={"session_id": session_id})
+    def send(self, call: Call) -> httpx.Response:
+        return self.http.request(call.method, call.url_path, **call.options())
 
     def wait_for_status(
-        self, session_id: str, statuses: set[str], timeout: float = 10.0
+        self, session_id: str, statuses: Set[str], timeout: float = 10.0
     ) -> dict[str, Any]:
         """Poll the status endpoint until its status is one of ``statuses``."""
         deadline = time.monotonic() + timeout
@@ -184,14 +246,8 @@ class SidecarClient:
         self, session_id: str, last_event_id: str | int | None = None, read_timeout: float = 30.0
     ) -> Iterator[EventStream]:
         """Open the session's stream (any status code; check ``.response``)."""
-        op = operation("streamSession")
-        headers = {"Accept": "text/event-stream"}
-        if last_event_id is not None:
-            headers[stream_rules().resume_header] = str(last_event_id)
-        timeout = httpx.Timeout(10.0, read=read_timeout)
-        with self.http.stream(
-            op.method, op.url_path(session_id=session_id), headers=headers, timeout=timeout
-        ) as response:
+        call = stream_call(session_id, last_event_id, read_timeout)
+        with self.http.stream(call.method, call.url_path, **call.options()) as response:
             yield EventStream(response)
 
     def read_events(
@@ -216,14 +272,14 @@ class SidecarClient:
     ) -> EventStream:
         """Read a whole stream to its end (the session must finish)."""
         with self.open_stream(session_id, last_event_id, read_timeout) as stream:
-            if stream.response.status_code == 200:
+            if stream.response.status_code == status_for("streamSession", "stream"):
                 self.read_events(stream)
             else:
                 stream.response.read()
             return stream
 
 
-class AsyncSidecarClient:
+class AsyncSidecarClient(_Calls[Awaitable[httpx.Response]]):
     """Asynchronous client with the same calls (for load tests and async backends)."""
 
     def __init__(
@@ -235,9 +291,8 @@ class AsyncSidecarClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         self.http = httpx.AsyncClient(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.base_url, headers=_auth(secret), timeout=timeout, transport=transport
         )
 
     async def __aenter__(self) -> AsyncSidecarClient:
@@ -246,51 +301,15 @@ class AsyncSidecarClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.http.aclose()
 
-    async def call(self, operation_id: str, *, json: Any = None, **kwargs: Any) -> httpx.Response:
-        op = operation(operation_id)
-        path_params = kwargs.pop("path", {})
-        return await self.http.request(op.method, op.url_path(**path_params), json=json, **kwargs)
-
-    async def liveness(self) -> httpx.Response:
-        return await self.call("getLiveness")
-
-    async def health(self) -> httpx.Response:
-        return await self.call("getHealth")
-
-    async def readiness(self) -> httpx.Response:
-        return await self.call("getReadiness")
-
-    async def metrics(self) -> httpx.Response:
-        return await self.call("getMetrics")
-
-    async def create_session(
-        self,
-        session_id: str,
-        prompt: str,
-        config: Mapping[str, Any],
-        system_prompt: str | None = None,
-    ) -> httpx.Response:
-        body = session_body(session_id, prompt, config, system_prompt)
-        return await self.call("createSession", json=body)
-
-    async def status(self, session_id: str) -> httpx.Response:
-        return await self.call("getSessionStatus", path={"session_id": session_id})
-
-    async def cancel(self, session_id: str) -> httpx.Response:
-        return await self.call("cancelSession", path={"session_id": session_id})
+    def send(self, call: Call) -> Awaitable[httpx.Response]:
+        return self.http.request(call.method, call.url_path, **call.options())
 
     @asynccontextmanager
     async def open_stream(
         self, session_id: str, last_event_id: str | int | None = None, read_timeout: float = 30.0
     ) -> AsyncIterator[EventStream]:
-        op = operation("streamSession")
-        headers = {"Accept": "text/event-stream"}
-        if last_event_id is not None:
-            headers[stream_rules().resume_header] = str(last_event_id)
-        timeout = httpx.Timeout(10.0, read=read_timeout)
-        async with self.http.stream(
-            op.method, op.url_path(session_id=session_id), headers=headers, timeout=timeout
-        ) as response:
+        call = stream_call(session_id, last_event_id, read_timeout)
+        async with self.http.stream(call.method, call.url_path, **call.options()) as response:
             yield EventStream(response)
 
     async def events(self, stream: EventStream) -> AsyncIterator[SSEEvent]:

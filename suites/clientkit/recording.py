@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from contract import stream_rules
+from contract import status_for, stream_rules
 from suites.clientkit.client import SidecarClient
 from suites.clientkit.sse import SSEComment, SSEEvent, SSEParser, SSEViolation
 
@@ -111,7 +111,7 @@ def record(
             response=response,
             started_at=time.monotonic(),
         )
-        if response.status_code != 200:
+        if response.status_code != status_for("streamSession", "stream"):
             rec.body = response.read()
             rec.ended_at = time.monotonic()
             return rec

@@ -142,7 +142,7 @@ def test_session_timeout_ends_with_timeout_error(
     rules = stream_rules()
     session_id = sessions.start(MODEL_STALL)
     window = target.session_timeout * 1.5 + 2
-    status = sidecar.wait_for_status(session_id, {"completed", "failed", "cancelled"}, window)
+    status = sidecar.wait_for_status(session_id, rules.ended_statuses, window)
     check(
         status.get("status") == "failed",
         "a session past SESSION_TIMEOUT must fail",

@@ -18,7 +18,7 @@ from suites.conformance import _checks
 from suites.conformance._checks import SSE
 from suites.plugin.fixtures import CHATTY, RecordedRun, SessionFactory
 
-EVENT_STREAM = "text/event-stream"
+EVENT_STREAM = stream_rules().media_type
 _need_stream = SSE.need_stream
 _ids = SSE.ids
 _finished = SSE.finished

@@ -17,7 +17,8 @@ from suites.clientkit.client import SidecarClient, model_config
 from suites.clientkit.sse import SSEEvent
 
 QUICK, SLOW = "quick", "long_running"
-TERMINAL = {"completed", "failed", "cancelled"}
+TERMINAL = stream_rules().ended_statuses
+CANCELLED = stream_rules().cancelled_status
 
 
 @dataclass
@@ -63,10 +64,11 @@ class SessionLifecycle(RuleBasedStateMachine):
         stream = self.client.collect(session_id, after, read_timeout=15)
         if stream.response.status_code == status_for("streamSession", "nothing_after"):
             return []
+        opened = status_for("streamSession", "stream")
         _expect(
-            stream.response.status_code == 200,
+            stream.response.status_code == opened,
             "the stream must open",
-            200,
+            opened,
             stream.response.status_code,
         )
         unnumbered = stream_rules().unnumbered_events
@@ -104,10 +106,11 @@ class SessionLifecycle(RuleBasedStateMachine):
         )
         note(f"POST /sessions {session} again -> {response.status_code}")
         if session in self.model:
+            duplicate = status_for("createSession", "duplicate")
             _expect(
-                response.status_code == status_for("createSession", "duplicate"),
-                "a taken id must answer 409",
-                409,
+                response.status_code == duplicate,
+                f"a taken id must answer {duplicate}",
+                duplicate,
                 response.status_code,
             )
 
@@ -118,10 +121,11 @@ class SessionLifecycle(RuleBasedStateMachine):
         predicted = self.model.get(session)
         if predicted is None:
             return
+        found = status_for("getSessionStatus", "status")
         _expect(
-            response.status_code == 200,
-            "status of a session must answer 200",
-            200,
+            response.status_code == found,
+            f"status of a session must answer {found}",
+            found,
             response.status_code,
         )
         actual = response.json().get("status")
@@ -139,7 +143,7 @@ class SessionLifecycle(RuleBasedStateMachine):
                 "a session state",
                 actual,
             )
-            if actual in TERMINAL and actual != "cancelled":
+            if actual in TERMINAL and actual != CANCELLED:
                 predicted.status = actual
 
     @rule(session=sessions)
@@ -151,7 +155,7 @@ class SessionLifecycle(RuleBasedStateMachine):
             return
         cancelled = status_for("cancelSession", "cancelled")
         finished = status_for("cancelSession", "already_finished")
-        if predicted.status == "cancelled":
+        if predicted.status == CANCELLED:
             _expect(
                 response.status_code == cancelled,
                 "a second DELETE must answer 200",
@@ -164,7 +168,7 @@ class SessionLifecycle(RuleBasedStateMachine):
                 predicted.cancelled_at,
                 response.json().get("cancelled_at"),
             )
-        elif predicted.status in ("completed", "failed"):
+        elif predicted.status in TERMINAL - {CANCELLED}:
             _expect(
                 response.status_code == finished,
                 "DELETE of a finished session is 409",
@@ -179,7 +183,7 @@ class SessionLifecycle(RuleBasedStateMachine):
                 response.status_code,
             )
         if response.status_code == cancelled and predicted.status == "running":
-            predicted.status, predicted.cancelled_at = "cancelled", response.json()["cancelled_at"]
+            predicted.status, predicted.cancelled_at = CANCELLED, response.json()["cancelled_at"]
 
     @precondition(
         lambda self: any(p.scenario == QUICK or p.status != "running" for p in self.model.values())

@@ -25,6 +25,7 @@ import httpx
 
 from contract import (
     EVENTS_DIR,
+    UUID_PATTERN,
     operation,
     parse_yaml,
     response_header_schemas,
@@ -36,7 +37,7 @@ from suites.pact.matchers import RFC3339, from_state, matcher_for
 
 EXAMPLES_FILE = Path(__file__).with_name("examples.yaml")
 PACT_DIR = Path(__file__).resolve().parents[2] / "contract" / "pacts"
-UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+UUID = UUID_PATTERN
 
 NO_SESSIONS = "no session exists"
 RUNNING = "a session is running"
@@ -84,7 +85,7 @@ def _stream(client: SidecarClient, session_id: str) -> httpx.Response:
     return client.http.request(
         op.method,
         op.url_path(session_id=session_id),
-        headers={"Accept": "text/event-stream"},
+        headers={"Accept": stream_rules().media_type},
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from contract import Operation, operations
+from contract import Operation, operations, stream_rules
 from suites.clientkit.client import SidecarClient
 from suites.clientkit.recording import Recording
 from suites.plugin.target import TargetOptions
@@ -46,7 +46,7 @@ def call_raw(
     with client.http.stream(
         op.method, path, headers=headers, json=json, timeout=httpx.Timeout(10.0, read=3.0)
     ) as response:
-        if response.headers.get("content-type", "").startswith("text/event-stream"):
+        if response.headers.get("content-type", "").startswith(stream_rules().media_type):
             return response
         response.read()
         return response

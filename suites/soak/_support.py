@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contract import metric_family, operation, soak_rules, status_for, stream_rules
 from suites.clientkit.client import SidecarClient
+from suites.clientkit.stats import percentile
 
 RSS_FAMILY = "process_resident_memory_bytes"
 """The standard Prometheus process collector's RSS family (optional on a target)."""
@@ -53,7 +54,7 @@ class StreamSocket:
         lines = [
             f"GET {path} HTTP/1.1",
             f"Host: {host}:{port}",
-            "Accept: text/event-stream",
+            f"Accept: {stream_rules().media_type}",
             *([f"Authorization: Bearer {secret}"] if secret else []),
         ]
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -109,19 +110,9 @@ class StreamRefusedError(RuntimeError):
     """The target did not answer a stream request with a stream."""
 
 
-def ended_statuses() -> set[str]:
-    """Session statuses after a terminal event (from the contract's stream rules)."""
-    statuses: set[str] = set()
-    for rule in stream_rules().terminal_rules:
-        statuses.update(rule.when.get("status", []))
-        if rule.session_status != "from_data":
-            statuses.add(rule.session_status)
-    return statuses
-
-
 def has_ended(client: SidecarClient, session_id: str) -> bool:
     try:
-        return client.status(session_id).json().get("status") in ended_statuses()
+        return client.status(session_id).json().get("status") in stream_rules().ended_statuses
     except (httpx.HTTPError, ValueError, AttributeError):
         return False
 
@@ -238,13 +229,6 @@ class ProbeSampler:
 
     def p99(self) -> float:
         return percentile(self.latencies_ms, 0.99)
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # ------------------------------------------------------------------ timing re-checks

@@ -11,8 +11,9 @@ import yaml
 
 from loadtests.profiles import load_profiles
 from loadtests.sampler import Sample
-from loadtests.sizing import memory_slope, percentile, recommend
+from loadtests.sizing import memory_slope, recommend
 from suites.clientkit.harness import python_module
+from suites.clientkit.stats import percentile
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
