@@ -1,6 +1,6 @@
 """The stream seam (SSE and WebSocket) the test harness uses to build faulty sidecars.
 
-The defaults *are* the contract; ``fakes.faulty`` overrides one method per fault so that
+The defaults *are* the contract; ``fakes.faults`` overrides one method per fault so that
 the suites can prove they catch it. Production code never subclasses these.
 """
 
