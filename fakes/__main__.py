@@ -1,4 +1,4 @@
-"""``python -m fakes``: ``model-server``, ``list``, ``faulty``."""
+"""``python -m fakes``: ``model-server``, ``list``, ``faulty``, ``forkserver``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from fakes import forkserver
 from fakes.faults.serve import add_faulty_parser
 from fakes.model_server import ModelServer
 from fakes.scenarios import SCENARIO_DIR, ScenarioError, load_scenarios
@@ -47,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing.add_argument("--scenarios", type=Path, default=SCENARIO_DIR)
     listing.set_defaults(func=_list)
     add_faulty_parser(sub)
+    fork = sub.add_parser(
+        "forkserver", help="start `python -m fakes ARGS` servers from one warm process (stdin)"
+    )
+    fork.set_defaults(func=lambda _: forkserver.serve())
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import signal
@@ -12,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 URL_MARKERS = ("http://", "https://")
 
@@ -26,6 +28,10 @@ class ServerProcess:
 
     process: subprocess.Popen[str]
     url: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
@@ -87,6 +93,79 @@ def start_server(
             process.stdout.close()
 
 
+@dataclass
+class ForkedServer:
+    """A server a :class:`Forkserver` forked: its pid and the base URL it printed."""
+
+    pid: int
+    url: str
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` (the forkserver reaps it)."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(self.pid, 0)
+                except ProcessLookupError:
+                    return
+                time.sleep(0.02)
+
+
+class Forkserver:
+    """One warm ``python -m fakes forkserver``: starts ``python -m fakes ARGS`` servers by
+    forking it (no interpreter start, no imports per server)."""
+
+    def __init__(self, stderr: int | None = subprocess.DEVNULL) -> None:
+        self.process = subprocess.Popen(
+            python_module("fakes", "forkserver"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        self._reply()  # {"ready": pid}
+
+    def _reply(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise ServerStartError(f"the forkserver exited ({self.process.poll()})")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    @contextmanager
+    def server(self, fakes_args: Sequence[str]) -> Iterator[ForkedServer]:
+        """``python -m fakes FAKES_ARGS`` (a server printing its URL), stopped on exit."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(list(fakes_args)) + "\n")
+        self.process.stdin.flush()
+        reply = self._reply()
+        urls = [t for t in str(reply["line"]).split() if t.startswith(URL_MARKERS)]
+        if not urls:
+            raise ServerStartError(f"python -m fakes {' '.join(fakes_args)}: {reply['line']!r}")
+        server = ForkedServer(int(reply["pid"]), urls[0].rstrip("/"))
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
 def python_module(module: str, *args: str) -> list[str]:
     """``python -m module args`` with this interpreter."""
     return [sys.executable, "-m", module, *args]
@@ -119,8 +198,12 @@ def reference_argv(
     )
 
 
+def faulty_args(name: str, workspace: Path | str, *options: str, port: str = "0") -> list[str]:
+    """The arguments of ``python -m fakes`` that serve faulty sidecar ``name`` on a free port
+    of 127.0.0.1 (or ``port``)."""
+    return ["faulty", name, "--port", port, "--workspace", str(workspace), *options]
+
+
 def faulty_argv(name: str, workspace: Path | str, *options: str, port: str = "0") -> list[str]:
-    """``python -m fakes faulty NAME`` on a free port of 127.0.0.1 (or ``port``)."""
-    return python_module(
-        "fakes", "faulty", name, "--port", port, "--workspace", str(workspace), *options
-    )
+    """``python -m fakes faulty NAME ...`` (see :func:`faulty_args`)."""
+    return python_module("fakes", *faulty_args(name, workspace, *options, port=port))

@@ -10,6 +10,8 @@ import json
 import pkgutil
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,14 @@ from fakes.faults import FAULTS
 from fakes.faults.fault import AT_LEAST_SUITES
 from opencode_sidecar.verify import Verification, VerifyOptions, run_verify
 from suites import SUITES
-from suites.clientkit.harness import faulty_argv, start_server
+from suites.clientkit.harness import (
+    ForkedServer,
+    Forkserver,
+    ServerProcess,
+    faulty_args,
+    faulty_argv,
+    start_server,
+)
 from suites.clientkit.supervisor import restart_command, supervised_argv
 from suites.plugin.target import RunOptions, TargetOptions
 
@@ -41,6 +50,14 @@ PYTHON_DEFAULT_IGNORED = (
 """What a fresh Python process ignores (the CLI's verify runs in one)."""
 
 PAIRS = sorted((name, suite) for name, fault in FAULTS.items() for suite in fault.catches)
+
+
+@pytest.fixture(scope="session")
+def forkserver() -> Iterator[Forkserver]:
+    """Faulty sidecars forked from one warm process (each its own process and pid)."""
+    server = Forkserver()
+    yield server
+    server.close()
 
 
 def verify(
@@ -85,24 +102,28 @@ def outcomes(report: dict[str, object], outcome: str) -> set[str]:
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.parametrize(("name", "suite"), PAIRS, ids=[f"{n}-{s}" for n, s in PAIRS])
 def test_suite_flags_exactly_the_declared_clauses(
-    name: str, suite: str, model_url: str, tmp_path: Path
+    name: str, suite: str, model_url: str, forkserver: Forkserver, tmp_path: Path
 ) -> None:
     fault = FAULTS[name]
     workspace = tmp_path / "workspace"
-    argv = faulty_argv(name, workspace, "--secret", SECRET, *SERVE_DECLARED)
     run = None if fault.is_valid_variation else FAULT_RUN_OPTIONS.get(suite)
     extra: dict[str, Any] = {}
-    if suite == "durability":  # restartable: a supervisor on a fixed port, a store
-        state = tmp_path / "supervisor"
-        storage = ("--storage-dir", str(tmp_path / "storage"))
-        inner = faulty_argv(
-            name, workspace, "--secret", SECRET, *SERVE_DECLARED, *storage, port="{port}"
-        )
-        argv = supervised_argv(state, inner)
-        extra["restart_cmd"] = restart_command(state)
-    with start_server(argv, stderr=subprocess.DEVNULL) as server:
+    with ExitStack() as stack:
+        if suite == "durability":  # restartable: a supervisor on a fixed port, a store
+            state = tmp_path / "supervisor"
+            storage = ("--storage-dir", str(tmp_path / "storage"))
+            inner = faulty_argv(
+                name, workspace, "--secret", SECRET, *SERVE_DECLARED, *storage, port="{port}"
+            )
+            extra["restart_cmd"] = restart_command(state)
+            server: ServerProcess | ForkedServer = stack.enter_context(
+                start_server(supervised_argv(state, inner), stderr=subprocess.DEVNULL)
+            )
+        else:
+            args = faulty_args(name, workspace, "--secret", SECRET, *SERVE_DECLARED)
+            server = stack.enter_context(forkserver.server(args))
         if suite == "soak":  # it watches the target's RSS and fds through its PID
-            extra["pid"] = server.process.pid
+            extra["pid"] = server.pid
         report = verify(
             server.url, model_url, workspace, tmp_path / "report.json", suite, run, **extra
         )
