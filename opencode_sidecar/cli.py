@@ -141,6 +141,17 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="the target's SESSION_TIMEOUT, to check it (default: skip that clause)",
     )
     p.add_argument("--max-sessions", type=int, help="the target's MAX_CONCURRENT_SESSIONS")
+    p.add_argument(  # SETTING(issue 22)
+        "--session-retention",
+        type=float,
+        help="the target's SESSION_RETENTION in seconds, to check it (default: skip "
+        "RETENTION-* and SOAK-CHURN-MEMORY)",
+    )
+    p.add_argument(  # SETTING(issue 22)
+        "--max-retained-sessions",
+        type=int,
+        help="the target's MAX_RETAINED_SESSIONS (a soak warm-up of that many fills it)",
+    )
     p.add_argument(
         "--metrics-public",
         action="store_true",
@@ -212,6 +223,8 @@ def _verify(args: argparse.Namespace) -> int:
             heartbeat_interval=args.heartbeat_interval,
             session_timeout=args.session_timeout,
             max_sessions=args.max_sessions,
+            session_retention=args.session_retention,  # SETTING(issue 22)
+            max_retained_sessions=args.max_retained_sessions,  # SETTING(issue 22)
             workspace=args.workspace,
             strict=args.strict,
             metrics_public=args.metrics_public,

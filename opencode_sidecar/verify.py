@@ -53,6 +53,8 @@ class EmbeddedSettings:
     heartbeat_interval: float = 1.0
     session_timeout: float = 4.0
     max_sessions: int = 3
+    session_retention: float = 20.0  # SETTING(issue 22): short, so RETENTION-* run fast
+    max_retained_sessions: int = 100  # SETTING(issue 22): small, so the churn soak fills it
 
 
 @contextmanager
@@ -77,6 +79,10 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
         str(settings.session_timeout),
         "--max-sessions",
         str(settings.max_sessions),
+        "--session-retention",  # SETTING(issue 22)
+        str(settings.session_retention),
+        "--max-retained-sessions",  # SETTING(issue 22)
+        str(settings.max_retained_sessions),
         port=PORT_PLACEHOLDER,
     )
     argv = supervised_argv(state, inner)
@@ -89,6 +95,8 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
                 heartbeat_interval=settings.heartbeat_interval,
                 session_timeout=settings.session_timeout,
                 max_sessions=settings.max_sessions,
+                session_retention=settings.session_retention,  # SETTING(issue 22)
+                max_retained_sessions=settings.max_retained_sessions,  # SETTING(issue 22)
                 workspace=workspace,
                 restart_cmd=restart_command(state),
                 # the supervised server's own pid (soak reads its fds and RSS); the soak
@@ -156,6 +164,10 @@ def pytest_args(
         args += ["--sidecar-session-timeout", str(target.session_timeout)]
     if target.max_sessions is not None:
         args += ["--sidecar-max-sessions", str(target.max_sessions)]
+    if target.session_retention is not None:  # SETTING(issue 22)
+        args += ["--sidecar-session-retention", str(target.session_retention)]
+    if target.max_retained_sessions is not None:  # SETTING(issue 22)
+        args += ["--sidecar-max-retained-sessions", str(target.max_retained_sessions)]
     if target.workspace is not None:
         args += ["--sidecar-workspace", str(target.workspace)]
     if target.strict:

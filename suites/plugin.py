@@ -50,6 +50,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="SESSION_TIMEOUT the target declares (s); SESSION-TIMEOUT skips without it",
     )
+    group.addoption(  # SETTING(issue 22)
+        "--sidecar-session-retention",
+        type=float,
+        default=None,
+        help="SESSION_RETENTION the target declares (s); RETENTION-* skip without it",
+    )
+    group.addoption(  # SETTING(issue 22)
+        "--sidecar-max-retained-sessions",
+        type=int,
+        default=None,
+        help="MAX_RETAINED_SESSIONS the target declares",
+    )
     group.addoption(
         "--sidecar-max-sessions",
         type=int,
@@ -121,6 +133,10 @@ def pytest_configure(config: pytest.Config) -> None:
             heartbeat_interval=config.getoption("sidecar_heartbeat_interval"),
             session_timeout=config.getoption("sidecar_session_timeout"),
             max_sessions=config.getoption("sidecar_max_sessions"),
+            session_retention=config.getoption("sidecar_session_retention"),  # SETTING(issue 22)
+            max_retained_sessions=config.getoption(  # SETTING(issue 22)
+                "sidecar_max_retained_sessions"
+            ),
             workspace=config.getoption("sidecar_workspace"),
             strict=config.getoption("sidecar_strict"),
             metrics_public=config.getoption("sidecar_metrics_public"),

@@ -19,6 +19,11 @@ class TargetOptions:
     session_timeout: float | None = None
     """SESSION_TIMEOUT the target runs with, when it is short enough to test."""
     max_sessions: int | None = None
+    # SETTING(issue 22): the target's retention (the RETENTION-* and SOAK-CHURN-MEMORY clauses)
+    session_retention: float | None = None
+    """SESSION_RETENTION the target runs with, when short enough to test; ``None``: skip."""
+    max_retained_sessions: int | None = None
+    """MAX_RETAINED_SESSIONS the target runs with; ``None``: not declared."""
     """MAX_CONCURRENT_SESSIONS the target runs with; ``None``: probe for the limit."""
     workspace: Path | None = None
     """The target's WORKSPACE_DIR as seen from here, when shared."""
@@ -42,6 +47,8 @@ class TargetOptions:
             "heartbeat_interval": self.heartbeat_interval,
             "session_timeout": self.session_timeout,
             "max_sessions": self.max_sessions,
+            "session_retention": self.session_retention,  # SETTING(issue 22)
+            "max_retained_sessions": self.max_retained_sessions,  # SETTING(issue 22)
             "workspace": str(self.workspace) if self.workspace else None,
             "strict": self.strict,
             "metrics_public": self.metrics_public,

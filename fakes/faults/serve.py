@@ -28,7 +28,9 @@ def add_faulty_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--session-timeout", type=float, default=None)
     p.add_argument("--max-sessions", type=int, default=None)
     p.add_argument("--session-retention", type=float, default=None, help="[SESSION_RETENTION]")
-    p.add_argument("--max-retained-sessions", type=int, default=None, help="[MAX_RETAINED_SESSIONS]")
+    p.add_argument(
+        "--max-retained-sessions", type=int, default=None, help="[MAX_RETAINED_SESSIONS]"
+    )
     p.set_defaults(func=run_faulty)
 
 
