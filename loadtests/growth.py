@@ -6,10 +6,11 @@ history (what VPA and KRR need): least squares of RSS against the sessions-finis
 of ``/metrics`` gives KiB kept per completed session, against time MiB per hour at the
 profile's rate. Samples are thinned to one per :data:`THIN_SECONDS` and the slope's standard
 error is widened for autocorrelated residuals (neighbouring samples are not independent),
-and a slope counts as growth only when it is significant (more than
-:data:`SIGNIFICANCE` standard errors above zero) and above the contract's churn allowance
-per session (``stream.yaml`` ``soak.churn_bytes_per_session``): garbage-collected runtimes
-swing by hundreds of MiB, and such swings must not read as a leak.
+and a slope is folded into sizing only when it is significant (more than
+:data:`SIGNIFICANCE` standard errors above zero: garbage-collected runtimes swing by hundreds
+of MiB, and such swings must not read as growth); it is called growth without bound (a
+leak) when it is also above the contract's churn allowance per session (``stream.yaml``
+``soak.churn_bytes_per_session``).
 """
 
 from __future__ import annotations
@@ -82,8 +83,10 @@ class Growth:
     """RSS growth per hour at the profile's rate."""
     mib_per_hour_stderr: float
     sessions_per_hour: float | None
+    significant: bool
+    """The growth over time is significant (folded into a memory limit)."""
     grows: bool
-    """Significant growth above the contract's per-session allowance."""
+    """Significant growth above the contract's per-session allowance (a leak, not noise)."""
     rss_at: dict[str, float]
     """RSS (MiB) at 1, 5, 10 ... minutes, where the run reached them."""
     line: tuple[float, float]
@@ -96,7 +99,13 @@ class Growth:
             else "per-session growth not measurable (no sessions-finished counter)"
         )
         rate = f" at {self.sessions_per_hour:.0f} sessions/h" if self.sessions_per_hour else ""
-        verdict = "grows" if self.grows else "flat (no significant growth)"
+        verdict = (
+            "grows"
+            if self.grows
+            else "creeps (significant, within the churn allowance)"
+            if self.significant
+            else "flat (no significant growth)"
+        )
         return (
             f"memory {verdict} after a {self.warmup_s:.0f} s warm-up: {per_session}, "
             f"{self.mib_per_hour:+.1f} ± {self.mib_per_hour_stderr:.1f} MiB/h{rate}"
@@ -140,10 +149,11 @@ def measure_growth(samples: Sequence[Sample], warmup_s: float | None = None) -> 
     )
     rate = fit([s.t for s in counted], [float(s.finished_sessions or 0) for s in counted])
     allowance_kib = soak_rules().churn_bytes_per_session / 1024
+    significant = over_time.significant and (per_session is None or per_session.significant)
     if per_session is not None:
-        grows = per_session.significant and per_session.slope > allowance_kib
+        grows = significant and per_session.slope > allowance_kib
     else:
-        grows = over_time.significant
+        grows = significant
     return Growth(
         warmup_s=round(warmup, 1),
         window_s=round(end - warmup, 1),
@@ -152,6 +162,7 @@ def measure_growth(samples: Sequence[Sample], warmup_s: float | None = None) -> 
         mib_per_hour=round(over_time.slope * 3600, 2),
         mib_per_hour_stderr=round(over_time.stderr * 3600, 2),
         sessions_per_hour=None if rate is None else round(rate.slope * 3600, 1),
+        significant=significant,
         grows=grows,
         rss_at=_rss_at(samples),
         line=(over_time.intercept, over_time.slope),

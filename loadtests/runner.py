@@ -197,7 +197,7 @@ def limit_check_plan(
     """How long a limit check runs: long enough to reach ``limit_mib`` from ``rss_mib`` at
     the measured growth rate (at least the first run's length, at most MAX_DURATION).
     Returns (seconds, seconds to reach the limit or None, a note)."""
-    rate = growth.mib_per_hour / 3600 if growth is not None and growth.grows else 0.0
+    rate = growth.mib_per_hour / 3600 if growth is not None and growth.significant else 0.0
     if rate <= 0:
         return duration, None, "no significant growth: checked for the first run's length"
     reach = max(0.0, (limit_mib - rss_mib) / rate)

@@ -137,7 +137,7 @@ def recommend(
     peak_rss = max(rss, default=0.0)
     growth = measure_growth(samples, warmup_s)
     added = 0.0
-    if growth is not None and growth.grows:
+    if growth is not None and growth.significant:
         added = max(0.0, growth.mib_per_hour) * horizon_hours
     refused = None
     if growth is not None and added > REFUSE_RATIO * peak_rss:
