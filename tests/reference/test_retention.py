@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -68,8 +67,7 @@ async def test_the_store_deletes_sessions_past_retention_and_reclaims_space(
     storage = Storage.open(tmp_path / "store")
     app = create_app(config, FakeOpenCodeRuntime(read_timeout=5.0), storage=storage)
     async with running(app, config) as url, AsyncSidecarClient(url) as client:
-        started = time.monotonic()
-        for n in range(30):
+        for n in range(8):
             session_id = f"00000000-0000-4000-8000-{n:012d}"
             body = model_config("chatty", model_server.url, "sk-x")
             assert (await client.create_session(session_id, "p", body)).status_code == 201
@@ -77,7 +75,6 @@ async def test_the_store_deletes_sessions_past_retention_and_reclaims_space(
                 if (await client.status(session_id)).status_code != 200:
                     break
                 await asyncio.sleep(0.02)
-        assert time.monotonic() - started < 60
         await asyncio.sleep(0.3)  # the writer's next batch
     db = sqlite3.connect(tmp_path / "store" / FILE_NAME)
     assert db.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
