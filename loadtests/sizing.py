@@ -88,7 +88,8 @@ class Recommendation:
             f"# sessions beyond those observed, up to MAX_CONCURRENT_SESSIONS={max_sessions},\n"
             f"# + growth over {self.horizon_hours:g} h) x {SAFETY_MARGIN}; cpu limit = 2 x p99 "
             f"CPU.\n# Memory slope: {slope}. Growth: {growth}; folded: "
-            f"{self.growth_folded_mib:.0f} MiB.\n"
+            + ("none (refused)" if self.refused else f"{self.growth_folded_mib:.0f} MiB")
+            + ".\n"
         )
         if self.refused is not None:
             head += f"# REFUSED: {self.refused}\n"

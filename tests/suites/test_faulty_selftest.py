@@ -27,10 +27,10 @@ DECLARED = [
     "2.5",
     "--max-sessions",
     "3",
-    "--session-retention",  # issue 22: short enough for RETENTION-* and SOAK-CHURN-MEMORY
-    "20",
+    "--session-retention",  # issue 22: short enough for RETENTION-*, long enough for the
+    "60",  # suites that reuse a finished session through a whole run
     "--max-retained-sessions",
-    "100",
+    "400",
 ]
 FAULT_SUITE_ARGS: dict[str, tuple[str, ...]] = {"fuzz": ("--max-examples", "30")}
 """Extra verify flags per suite when a fault (not a valid variation) is verified."""
