@@ -4,9 +4,9 @@ time, after a warm-up (the part of a run in which retention fills and caches war
 A controlled load test measures growth directly instead of waiting for days of production
 history (what VPA and KRR need): least squares of RSS against the sessions-finished counter
 of ``/metrics`` gives KiB kept per completed session, against time MiB per hour at the
-profile's rate. Samples are thinned to one per :data:`THIN_SECONDS` and the slope's standard
-error is widened for autocorrelated residuals (neighbouring samples are not independent),
-and a slope is folded into sizing only when it is significant (more than
+profile's rate. Samples are thinned to the median of each :data:`THIN_SECONDS` window, the
+slope's standard error is widened for autocorrelated residuals (neighbouring samples are
+not independent), and a slope is folded into sizing only when it is significant (more than
 :data:`SIGNIFICANCE` standard errors above zero: garbage-collected runtimes swing by hundreds
 of MiB, and such swings must not read as growth); it is called growth without bound (a
 leak) when it is also above the contract's churn allowance per session (``stream.yaml``
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from contract import soak_rules
@@ -26,7 +27,7 @@ from loadtests.sampler import Sample
 
 WARMUP_FRACTION = 1 / 3
 """The default warm-up: the first third of the run."""
-THIN_SECONDS = 2.0
+THIN_SECONDS = 5.0
 SIGNIFICANCE = 2.0
 MIN_POINTS = 6
 
@@ -116,11 +117,23 @@ class Growth:
 
 
 def _thinned(samples: Sequence[Sample]) -> list[Sample]:
+    """One sample per :data:`THIN_SECONDS` window: its median RSS (a short-lived child, e.g.
+    a forked tool whose RSS counts the parent's shared pages again, is one spike among the
+    window's samples, not a point of the fit), with the window's last counter values."""
     kept: list[Sample] = []
+    window: list[Sample] = []
     for sample in samples:
-        if not kept or sample.t - kept[-1].t >= THIN_SECONDS:
-            kept.append(sample)
+        if window and sample.t - window[0].t >= THIN_SECONDS:
+            kept.append(_median_of(window))
+            window = []
+        window.append(sample)
+    if window:
+        kept.append(_median_of(window))
     return kept
+
+
+def _median_of(window: Sequence[Sample]) -> Sample:
+    return replace(window[-1], rss_mib=statistics.median(s.rss_mib for s in window))
 
 
 def _rss_at(samples: Sequence[Sample]) -> dict[str, float]:

@@ -7,6 +7,7 @@ import csv
 import html
 import io
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def _plots(
     if growth is not None and growth.kib_per_session is not None and counted:
         late = [s for s in counted if s.t >= growth.warmup_s] or counted
         x0, x1 = late[0].finished_sessions or 0.0, late[-1].finished_sessions or 0.0
-        y0 = sum(s.rss_mib for s in late) / len(late)
+        y0 = statistics.median(s.rss_mib for s in late)
         mid = sum(s.finished_sessions or 0.0 for s in late) / len(late)
         axes[4].plot(
             [x0, x1],

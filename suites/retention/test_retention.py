@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from contract import retention_rules
+from contract import retention_rules, soak_rules
 from suites.churn import Churn
 from suites.client import SidecarClient
 from suites.conformance._expect import body_text, expect_error_body
@@ -18,8 +18,9 @@ from suites.target import TargetOptions
 from suites.verdict import capability_absent, check, precondition_failed
 
 SCENARIO = "quick"
-MAX_TESTED_CAP = 300
-"""Larger caps are not filled (declare a smaller MAX_RETAINED_SESSIONS on a test instance)."""
+MAX_TESTED_CAP = soak_rules().churn_warmup_max_sessions
+"""Larger caps are not filled (declare a smaller MAX_RETAINED_SESSIONS on a test instance);
+the same bound as the churn soak's warm-up."""
 CAP_CONCURRENCY = 4
 MAX_TESTED_RETENTION = 60.0
 """Longer retentions are not waited for (declare a shorter one on a test instance)."""
