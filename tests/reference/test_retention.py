@@ -108,3 +108,19 @@ async def test_a_restart_drops_the_sessions_that_expired_meanwhile(
     async with running(app, short) as url, AsyncSidecarClient(url) as client:
         gone = await client.status(session_id)
         assert gone.status_code == retention_rules().expired_status("getSessionStatus")
+
+
+def test_retention_settings_come_from_the_environment_with_the_contracts_defaults() -> None:
+    import pytest
+
+    from reference_server.config import Config, ConfigError
+
+    default = Config.from_env({})
+    assert default.session_retention == retention_rules().default_seconds
+    assert default.max_retained_sessions == retention_rules().default_max_finished
+    set_ = Config.from_env({"SESSION_RETENTION": "60", "MAX_RETAINED_SESSIONS": "0"})
+    assert (set_.session_retention, set_.max_retained_sessions) == (60.0, 0)
+    with pytest.raises(ConfigError, match="SESSION_RETENTION"):
+        Config.from_env({"SESSION_RETENTION": "-1"})
+    with pytest.raises(ConfigError, match="MAX_RETAINED_SESSIONS"):
+        Config.from_env({"MAX_RETAINED_SESSIONS": "many"})
