@@ -231,16 +231,13 @@ class SessionStore:
     def running(self) -> list[Session]:
         return [s for s in self._sessions.values() if not s.finished]
 
-    def __len__(self) -> int:
-        """Sessions held (running and retained finished ones)."""
-        return len(self._sessions)
-
     # ------------------------------------------------------------------ retention
-    def _finish(self, session: Session, age: float = 0.0) -> None:
-        """Start the retention of a session that just finished (``age`` s ago)."""
+    def _finish(self, session: Session, age: float = 0.0, retire: bool = True) -> None:
+        """Start the retention of a session that finished ``age`` s ago."""
         self._finished[session.session_id] = self._clock() - age
         self._finished.move_to_end(session.session_id)
-        self.retire_expired()
+        if retire:
+            self.retire_expired()
 
     def retire_expired(self) -> int:
         """Forget the finished sessions past retention (time or count); returns how many."""
@@ -303,14 +300,17 @@ class SessionStore:
             session.replay_view()
             self._sessions[session.session_id] = session
             if session.finished:
-                self._finish(session, _age(session.updated_at))
+                self._finish(session, _age(session.updated_at), retire=False)
             else:
                 if not item.events:  # created, then killed before its first event committed
                     session.emit("status", {"status": RUNNING, "progress": 0, "current_tool": None})
                 message = "the sidecar stopped while the session ran"
                 self._fail(session, message, INTERRUPTED)
-                self._finish(session)
+                self._finish(session, retire=False)
                 interrupted.append(session)
+        # the store lists sessions by creation: retention needs them in finish order
+        self._finished = OrderedDict(sorted(self._finished.items(), key=lambda item: item[1]))
+        self.retire_expired()
         if stored:
             log.info(
                 "sessions restored",
