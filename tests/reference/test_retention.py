@@ -124,3 +124,23 @@ def test_retention_settings_come_from_the_environment_with_the_contracts_default
         Config.from_env({"SESSION_RETENTION": "-1"})
     with pytest.raises(ConfigError, match="MAX_RETAINED_SESSIONS"):
         Config.from_env({"MAX_RETAINED_SESSIONS": "many"})
+
+
+async def test_a_retired_id_reused_within_one_batch_is_written_in_queue_order(
+    tmp_path: Path,
+) -> None:
+    from reference_server.event_log import EventLog
+
+    storage = Storage.open(tmp_path)
+    first = EventLog(None, storage.committer("s"))
+    storage.add_session("s", "2026-01-01T00:00:00.000Z", {"session_id": "s", "n": 1})
+    first.append("status", {"status": "running", "progress": 0})
+    storage.delete_sessions(["s"])
+    second = EventLog(None, storage.committer("s"))
+    storage.add_session("s", "2026-01-01T00:00:01.000Z", {"session_id": "s", "n": 2})
+    second.append("status", {"status": "running", "progress": 0})
+    storage.start(asyncio.get_running_loop())  # one batch: all of it was queued before
+    await second.flushed()
+    await storage.close(5.0)
+    [stored] = Storage.open(tmp_path).load()
+    assert stored.spec["n"] == 2 and [e.id for e in stored.events] == [1]
