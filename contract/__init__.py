@@ -4,6 +4,7 @@
   ``x-outcome`` so code asks for "the status of *duplicate*" instead of 409.
 * ``events/*.json``: one JSON Schema per SSE event's data.
 * ``stream.yaml`` + ``STREAM_RULES.md``: the stream rules (data + prose).
+* ``stream.yaml``'s ``retention:``: how long a finished session stays readable.
 * ``stream.yaml``'s ``soak:``: bounds of the disconnect-hygiene (``SOAK-*``) clauses.
 * ``clauses.yaml``: every rule with a stable id, level and source.
 * ``asyncapi.yaml``: both event channels (SSE and WebSocket) as AsyncAPI 3.0; its
@@ -44,6 +45,7 @@ from contract._openapi import (
     response_schema,
     status_for,
 )
+from contract._retention import RetentionRules, retention_rules
 from contract._schemas import (
     Violation,
     component_validator,
@@ -73,6 +75,7 @@ __all__ = [
     "Level",
     "MetricFamily",
     "Operation",
+    "RetentionRules",
     "SoakRules",
     "StreamRules",
     "TerminalRule",
@@ -94,6 +97,7 @@ __all__ = [
     "resolved_component",
     "response_header_schemas",
     "response_schema",
+    "retention_rules",
     "soak_rules",
     "status_for",
     "stream_rules",

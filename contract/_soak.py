@@ -26,10 +26,20 @@ class SoakRules:
     stalled_readers: int
     flood_scenario: str
     scenario: str
+    churn_bytes_per_session: int
+    churn_fixed_bytes: int
+    churn_scenario: str
+    churn_concurrency: int
+    churn_warmup_max_sessions: int
+    churn_sessions: int
 
     def rss_allowed(self, baseline: float) -> float:
         """The largest RSS still "near" ``baseline``."""
         return max(baseline * (1 + self.rss_tolerance_ratio), baseline + self.rss_tolerance_bytes)
+
+    def churn_allowed(self, sessions: int) -> float:
+        """The RSS growth ``sessions`` completed sessions beyond retention may cost."""
+        return self.churn_fixed_bytes + self.churn_bytes_per_session * sessions
 
     def within_band(self, value: float, bound: float) -> bool:
         """A timing result passes up to ``bound`` x the tolerance factor."""
@@ -55,4 +65,10 @@ def soak_rules() -> SoakRules:
         stalled_readers=int(default["stalled_readers"]),
         flood_scenario=str(default["flood_scenario"]),
         scenario=str(default["scenario"]),
+        churn_bytes_per_session=int(raw["churn_bytes_per_session"]),
+        churn_fixed_bytes=int(raw["churn_fixed_bytes"]),
+        churn_scenario=str(raw["churn_scenario"]),
+        churn_concurrency=int(raw["churn_concurrency"]),
+        churn_warmup_max_sessions=int(raw["churn_warmup_max_sessions"]),
+        churn_sessions=int(default["churn_sessions"]),
     )

@@ -53,7 +53,21 @@ def add_load_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--check-limits",
         action="store_true",
-        help="re-run under a watchdog at the recommended memory limit",
+        help="re-run under a watchdog at the recommended memory limit, long enough to reach "
+        "it at the measured growth rate (at most 30 min)",
+    )
+    p.add_argument(
+        "--horizon",
+        type=float,
+        default=24.0,
+        metavar="HOURS",
+        help="hours of measured memory growth folded into the limit (default 24)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        metavar="SECONDS",
+        help="seconds before growth is fitted (default: the first third of the run)",
     )
     p.set_defaults(func=_load)
 
@@ -73,12 +87,17 @@ def _load(args: argparse.Namespace) -> int:
         model_endpoint=args.model_endpoint,
         max_sessions=args.max_sessions,
         check_limits=args.check_limits,
+        horizon_hours=args.horizon,
+        warmup=args.warmup,
     )
     try:
         figures = run_load(options)
     except LoadError as exc:
         raise SystemExit(f"opencode-sidecar load: {exc}") from None
     print(figures.pop("resources"))
+    refused = figures.pop("refused")
+    if refused:
+        print(f"No memory limit recommended: {refused}")
     for key, value in figures.items():
         print(f"{key}: {value}")
     print(f"Report: {args.out / 'report.html'}")

@@ -7,6 +7,7 @@ import csv
 import html
 import io
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,15 @@ def headline(stats: dict[str, dict[str, str]], duration: float) -> dict[str, flo
     }
 
 
-def _plots(samples: list[Sample], history: list[dict[str, str]]) -> str:
+def _plots(
+    samples: list[Sample], history: list[dict[str, str]], recommendation: Recommendation
+) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(4, 1, figsize=(9, 11), sharex=False)
+    fig, axes = plt.subplots(5, 1, figsize=(9, 14), sharex=False)
     if history:
         t0 = float(history[0]["Timestamp"])
         ts = [float(r["Timestamp"]) - t0 for r in history]
@@ -73,10 +76,43 @@ def _plots(samples: list[Sample], history: list[dict[str, str]]) -> str:
     ts = [s.t for s in samples]
     axes[2].plot(ts, [s.cpu_cores * 1000 for s in samples], color="tab:red")
     axes[2].set_title("target CPU (millicores)")
-    axes[3].plot(ts, [s.rss_mib for s in samples], color="tab:purple")
+    axes[3].plot(ts, [s.rss_mib for s in samples], color="tab:purple", label="RSS")
+    growth = recommendation.growth
+    if growth is not None and ts:
+        intercept, slope = growth.line
+        span = [growth.warmup_s, ts[-1]]
+        axes[3].plot(
+            span,
+            [intercept + slope * t for t in span],
+            color="black",
+            linestyle="--",
+            label=f"fitted growth {growth.mib_per_hour:+.1f} MiB/h",
+        )
+        axes[3].axvline(growth.warmup_s, color="grey", linestyle=":", label="end of warm-up")
+    if recommendation.memory_limit_mi is not None:
+        axes[3].axhline(recommendation.memory_limit_mi, color="tab:red", label="memory limit")
     axes[3].set_title("target RSS (MiB)")
-    for axis in axes:
+    counted = [s for s in samples if s.finished_sessions is not None]
+    axes[4].plot(
+        [s.finished_sessions for s in counted], [s.rss_mib for s in counted], color="tab:purple"
+    )
+    if growth is not None and growth.kib_per_session is not None and counted:
+        late = [s for s in counted if s.t >= growth.warmup_s] or counted
+        x0, x1 = late[0].finished_sessions or 0.0, late[-1].finished_sessions or 0.0
+        y0 = statistics.median(s.rss_mib for s in late)
+        mid = sum(s.finished_sessions or 0.0 for s in late) / len(late)
+        axes[4].plot(
+            [x0, x1],
+            [y0 + (x - mid) * growth.kib_per_session / 1024 for x in (x0, x1)],
+            color="black",
+            linestyle="--",
+            label=f"fitted {growth.kib_per_session:+.2f} KiB/session",
+        )
+    axes[4].set_title("target RSS (MiB) against completed sessions")
+    for axis in axes[:4]:
         axis.set_xlabel("seconds")
+    axes[4].set_xlabel("completed sessions")
+    for axis in axes:
         if axis.get_legend_handles_labels()[0]:
             axis.legend()
     fig.tight_layout()
@@ -107,11 +143,19 @@ def write_report(
     (out / "report.json").write_text(json.dumps(document, indent=2) + "\n")
     resources = recommendation.resources_yaml(max_sessions)
     (out / "resources.yaml").write_text(resources)
-    png = _plots(samples, history)
+    png = _plots(samples, history, recommendation)
     (out / "plots.png").write_bytes(base64.b64decode(png))
+    growth = recommendation.growth
+    extra: dict[str, object] = {
+        "growth": growth.describe() if growth is not None else "not measured",
+        "rss_at": growth.rss_at if growth is not None else {},
+        "horizon_hours": recommendation.horizon_hours,
+        "growth_folded_mib": recommendation.growth_folded_mib,
+        "limit_check": run.get("limit_check"),
+    }
     rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>"
-        for k, v in {**figures, **recommendation.observed}.items()
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in {**figures, **recommendation.observed, **extra}.items()
     )
     (out / "report.html").write_text(f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>opencode-sidecar load: {html.escape(run["profile"])}</title>

@@ -11,14 +11,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from loadtests.growth import Growth
 from loadtests.profiles import load_profiles
 from loadtests.report import headline, read_stats, write_report
 from loadtests.sampler import ProcessSampler, Sample, cgroup_limits
-from loadtests.sizing import recommend
+from loadtests.sizing import Recommendation, recommend
 from suites.clientkit.harness import fake_model_server, reference_argv, start_server
 
 MAX_USERS = 500
@@ -47,6 +48,10 @@ class LoadOptions:
     model_endpoint: str | None = None
     max_sessions: int = 5
     check_limits: bool = False
+    horizon_hours: float = 24.0
+    """Hours of growth folded into the memory limit."""
+    warmup: float | None = None
+    """Seconds of warm-up before growth is fitted; ``None``: the first third of the run."""
 
     def check(self) -> None:
         if self.profile not in load_profiles():
@@ -57,6 +62,10 @@ class LoadOptions:
             raise LoadError(f"--users must be 1..{MAX_USERS}")
         if not 5 <= self.duration <= MAX_DURATION:
             raise LoadError(f"--duration must be 5..{MAX_DURATION:g} seconds")
+        if not 0 < self.horizon_hours <= 24 * 365:
+            raise LoadError("--horizon must be 0..8760 hours")
+        if self.warmup is not None and not 0 <= self.warmup < self.duration:
+            raise LoadError("--warmup must be 0 or more seconds, shorter than --duration")
         if not 0 <= self.workers <= 16:
             raise LoadError("--workers must be 0..16")
         if self.spawn == (self.target is not None):
@@ -182,6 +191,59 @@ def _run_once(
     return sampler.stop()
 
 
+def limit_check_plan(
+    duration: float, limit_mib: float, rss_mib: float, growth: Growth | None
+) -> tuple[float, float | None, str]:
+    """How long a limit check runs: long enough to reach ``limit_mib`` from ``rss_mib`` at
+    the measured growth rate (at least the first run's length, at most MAX_DURATION).
+    Returns (seconds, seconds to reach the limit or None, a note)."""
+    rate = growth.mib_per_hour / 3600 if growth is not None and growth.significant else 0.0
+    if rate <= 0:
+        return duration, None, "no significant growth: checked for the first run's length"
+    reach = max(0.0, (limit_mib - rss_mib) / rate)
+    if reach > MAX_DURATION:
+        return (
+            max(duration, MAX_DURATION),
+            reach,
+            f"could not reach the limit: at {growth.mib_per_hour if growth else 0:.0f} MiB/h it "
+            f"is {reach / 3600:.1f} h away, beyond a run's {MAX_DURATION:g} s bound",
+        )
+    return max(duration, reach * 1.1), reach, f"runs past the {reach:.0f} s the growth needs"
+
+
+def _check_limits(
+    opts: LoadOptions,
+    recommendation: Recommendation,
+    samples: list[Sample],
+    url: str,
+    pid: int | None,
+    model: str,
+    say: object,
+) -> dict[str, object]:
+    """Re-run under a watchdog at the recommended memory limit."""
+    if recommendation.memory_limit_mi is None:
+        return {"held": None, "note": f"no memory limit to check: {recommendation.refused}"}
+    limit = float(recommendation.memory_limit_mi)
+    rss = samples[-1].rss_mib if samples else 0.0
+    seconds, reach, note = limit_check_plan(opts.duration, limit, rss, recommendation.growth)
+    check_out = opts.out / "limit-check"
+    check_out.mkdir(exist_ok=True)
+    if callable(say):
+        say(f"Limit check at {limit:.0f} MiB for {seconds:.0f} s ({note})")
+    again = _run_once(
+        replace(opts, duration=seconds), url, pid, model, check_out, say, watch_limit_mib=limit
+    )
+    peak = max((s.rss_mib for s in again), default=0.0)
+    return {
+        "memory_limit_mib": limit,
+        "peak_rss_mib": peak,
+        "held": peak <= limit,
+        "duration_s": round(seconds, 1),
+        "reaches_limit_after_s": None if reach is None else round(reach, 1),
+        "note": note,
+    }
+
+
 def run_load(opts: LoadOptions, say: object = print) -> dict[str, object]:
     """Run the profile; write the report into ``opts.out``; return the headline figures."""
     opts.check()
@@ -202,7 +264,7 @@ def run_load(opts: LoadOptions, say: object = print) -> dict[str, object]:
                 f"{opts.duration:g} s, {opts.workers} workers"
             )
         samples = _run_once(opts, url, pid, model, out, say)
-        recommendation = recommend(samples, opts.max_sessions)
+        recommendation = recommend(samples, opts.max_sessions, opts.horizon_hours, opts.warmup)
         run = {
             "profile": opts.profile,
             "target": url,
@@ -213,22 +275,17 @@ def run_load(opts: LoadOptions, say: object = print) -> dict[str, object]:
             "cgroup": cgroup_limits(),
         }
         if opts.check_limits and opts.spawn:
-            check_out = out / "limit-check"
-            check_out.mkdir(exist_ok=True)
-            limit = float(recommendation.memory_limit_mi)
-            again = _run_once(opts, url, pid, model, check_out, say, watch_limit_mib=limit)
-            peak = max((s.rss_mib for s in again), default=0.0)
-            run["limit_check"] = {
-                "memory_limit_mib": limit,
-                "peak_rss_mib": peak,
-                "held": peak <= limit,
-            }
+            run["limit_check"] = _check_limits(opts, recommendation, samples, url, pid, model, say)
         write_report(out, run, samples, recommendation, opts.max_sessions)
     figures = headline(read_stats(out / "locust"), opts.duration)
+    growth = recommendation.growth
     return {
         **figures,
         **recommendation.observed,
         "memory_per_session_mib": recommendation.memory_per_session_mib,
+        "growth": growth.describe() if growth is not None else None,
+        "rss_at": growth.rss_at if growth is not None else None,
+        "refused": recommendation.refused,
         "resources": recommendation.resources_yaml(opts.max_sessions),
         "limit_check": run.get("limit_check"),
     }

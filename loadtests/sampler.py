@@ -13,6 +13,8 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from contract import metric_family
+
 CGROUP = Path("/sys/fs/cgroup")
 
 
@@ -26,6 +28,8 @@ class Sample:
     processes: int
     active_sessions: float | None = None
     active_streams: float | None = None
+    finished_sessions: float | None = None
+    """Sessions finished so far (the sessions-finished counter of /metrics, all statuses)."""
 
 
 def _tree(root: psutil.Process) -> list[psutil.Process]:
@@ -35,19 +39,29 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def _metrics(url: str, secret: str | None) -> tuple[float | None, float | None]:
+FINISHED = metric_family("sessions_finished").name
+
+
+def _metrics(url: str, secret: str | None) -> tuple[float | None, float | None, float | None]:
     headers = {"Authorization": f"Bearer {secret}"} if secret else {}
     try:
         text = httpx.get(f"{url}/metrics", headers=headers, timeout=2).text
-        values = {
-            s.name: s.value
-            for f in text_string_to_metric_families(text)
-            for s in f.samples
-            if not s.labels
-        }
+        families = list(text_string_to_metric_families(text))
     except (httpx.HTTPError, ValueError):
-        return None, None
-    return values.get("opencode_sessions_active"), values.get("opencode_streams_active")
+        return None, None, None
+    values = {s.name: s.value for f in families for s in f.samples if not s.labels}
+    finished = [
+        s.value
+        for f in families
+        if f.name == FINISHED
+        for s in f.samples
+        if s.name.endswith("_total")
+    ]
+    return (
+        values.get(metric_family("sessions_active").name),
+        values.get(metric_family("streams_active").name),
+        sum(finished) if finished else None,
+    )
 
 
 @dataclass
@@ -91,7 +105,7 @@ class ProcessSampler:
                     rss += proc.memory_info().rss
                 except psutil.NoSuchProcess:
                     continue
-            sessions, streams = _metrics(self.url, self.secret)
+            sessions, streams, finished = _metrics(self.url, self.secret)
             self.samples.append(
                 Sample(
                     t=round(now - self._started, 3),
@@ -100,6 +114,7 @@ class ProcessSampler:
                     processes=len(procs),
                     active_sessions=sessions,
                     active_streams=streams,
+                    finished_sessions=finished,
                 )
             )
             last = now

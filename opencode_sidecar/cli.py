@@ -39,6 +39,17 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--heartbeat-interval", type=float, help="seconds [HEARTBEAT_INTERVAL]")
     p.add_argument("--session-timeout", type=float, help="seconds [SESSION_TIMEOUT]")
     p.add_argument("--max-sessions", type=int, help="[MAX_CONCURRENT_SESSIONS]")
+    # SETTING(issue 22): server retention flags (the values live in Config)
+    p.add_argument(
+        "--session-retention",
+        type=float,
+        help="seconds a finished session stays readable [SESSION_RETENTION] (default 3600)",
+    )
+    p.add_argument(
+        "--max-retained-sessions",
+        type=int,
+        help="finished sessions kept at most [MAX_RETAINED_SESSIONS] (default 1000)",
+    )
     p.add_argument("--log-level", choices=["debug", "info", "warn", "error"], help="[LOG_LEVEL]")
     p.add_argument(
         "--metrics-public",
@@ -62,6 +73,8 @@ def server_config(args: argparse.Namespace, env: dict[str, str]) -> Config:
         heartbeat_interval=args.heartbeat_interval,
         session_timeout=args.session_timeout,
         max_concurrent_sessions=args.max_sessions,
+        session_retention=args.session_retention,  # SETTING(issue 22)
+        max_retained_sessions=args.max_retained_sessions,  # SETTING(issue 22)
         log_level=args.log_level,
         metrics_require_auth=args.metrics_require_auth,
     )

@@ -21,7 +21,7 @@ from suites.clientkit.harness import ServerStartError, reference_argv, start_ser
 from suites.clientkit.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
 from suites.plugin.outcomes import EXIT_CODES, NOTE
 from suites.plugin.report import load_report, write_report
-from suites.plugin.settings import setting
+from suites.plugin.settings import serve_arguments, setting
 from suites.plugin.state import GivenSettings
 from suites.plugin.target import RunOptions, TargetOptions
 
@@ -68,21 +68,28 @@ class Verification:
     options: VerifyOptions = field(default_factory=VerifyOptions)
 
 
-@dataclass(frozen=True)
-class EmbeddedSettings:
-    """How the embedded reference is started: short intervals so that every clause runs fast."""
-
-    heartbeat_interval: float = 1.0
-    session_timeout: float = 4.0
-    max_sessions: int = 3
+EMBEDDED_DECLARED: dict[str, Any] = {
+    "heartbeat_interval": 1.0,
+    "session_timeout": 4.0,
+    "max_sessions": 3,
+    # short enough to wait out, long enough for every suite that reuses a finished session
+    # (conformance reuses one for its whole run)
+    "session_retention": 60.0,
+    "max_retained_sessions": 400,  # small, so that the churn soak fills it
+}
+"""What the embedded reference runs with and declares (``TargetOptions`` fields): short
+intervals, so that every clause runs fast."""
+EMBEDDED_ON_OPENCODE = {"session_timeout": 30.0}
+"""Where the embedded reference on the real OpenCode differs."""
 
 
 @contextmanager
 def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
-    settings = EmbeddedSettings()
-    if runtime == "opencode":
-        settings = replace(settings, session_timeout=30.0)
-    secret = secrets.token_urlsafe(24)
+    declared = {
+        **EMBEDDED_DECLARED,
+        **(EMBEDDED_ON_OPENCODE if runtime == "opencode" else {}),
+        "secret": secrets.token_urlsafe(24),
+    }
     workspace = workdir / "workspace"
     state = workdir / "supervisor"
     inner = reference_argv(
@@ -91,14 +98,7 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
         str(workdir / "storage"),
         "--runtime",
         runtime,
-        "--secret",
-        secret,
-        "--heartbeat-interval",
-        str(settings.heartbeat_interval),
-        "--session-timeout",
-        str(settings.session_timeout),
-        "--max-sessions",
-        str(settings.max_sessions),
+        *serve_arguments(TargetOptions, declared),
         port=PORT_PLACEHOLDER,
     )
     argv = supervised_argv(state, inner)
@@ -107,15 +107,12 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
         with start_server(argv, stderr=log.fileno(), timeout=60) as server:
             yield TargetOptions(
                 url=server.url,
-                secret=secret,
-                heartbeat_interval=settings.heartbeat_interval,
-                session_timeout=settings.session_timeout,
-                max_sessions=settings.max_sessions,
                 workspace=workspace,
                 restart_cmd=restart_command(state),
                 # the supervised server's own pid (soak reads its fds and RSS); the soak
                 # suite runs before durability restarts it
                 pid=int((state / "pid").read_text()),
+                **declared,
             )
     except ServerStartError as exc:
         raise VerifyError(f"the reference server did not start: {exc} (log: {log.name})") from exc

@@ -88,12 +88,15 @@ def create_app(
         session_timeout=config.session_timeout,
         telemetry=telemetry,
         storage=storage,
+        retention=config.session_retention,
+        max_retained=config.max_retained_sessions,
     )
     for op in operations().values():
         app.router.add_route(op.method, op.path, HANDLERS[op.operation_id], name=op.operation_id)
     app.router.add_routes(list(extra_routes))
     app.on_response_prepare.append(add_request_id_header)
     app.cleanup_ctx.append(_runtime_lifetime)
+    app.cleanup_ctx.append(_retention_sweeper)
     if storage is not None:
         app.cleanup_ctx.append(_storage_lifetime)
     app.on_shutdown.append(_drain)
@@ -105,6 +108,20 @@ async def _runtime_lifetime(app: web.Application) -> AsyncIterator[None]:
     await runtime.start()
     yield
     await runtime.close()
+
+
+async def _retention_sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Retire finished sessions past retention even when no request looks them up."""
+    sessions = app[store_key]
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(sessions.retention_tick())
+            sessions.retire_expired()
+
+    task = asyncio.get_running_loop().create_task(sweep(), name="retention-sweeper")
+    yield
+    task.cancel()
 
 
 async def _storage_lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from contract import retention_rules
+
 T = TypeVar("T")
 
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
@@ -58,6 +60,12 @@ class Config:
     """OPENCODE_BIN: the `opencode` binary (default: ./.opencode/node_modules/.bin, then PATH)."""
     opencode_state_dir: Path | None = None
     """OPENCODE_STATE_DIR: OpenCode's HOME and config (default WORKSPACE_DIR/.opencode-state)."""
+    session_retention: float = retention_rules().default_seconds
+    """SESSION_RETENTION: seconds a finished session (status and event log) stays readable
+    after its terminal event; then its routes answer 404 and the store deletes it."""
+    max_retained_sessions: int = retention_rules().default_max_finished
+    """MAX_RETAINED_SESSIONS: finished sessions kept at most; beyond it the oldest finished
+    one goes first (memory and store stay bounded under churn)."""
     storage_dir: Path | None = None
     """STORAGE_DIR: keep sessions and events in STORAGE_DIR/sidecar.db (SQLite) so they survive
     a restart; unset: in memory only."""
@@ -111,6 +119,12 @@ class Config:
             opencode_state_dir=Path(env["OPENCODE_STATE_DIR"])
             if env.get("OPENCODE_STATE_DIR")
             else None,
+            session_retention=_read(
+                env, "SESSION_RETENTION", float, d.session_retention, _positive
+            ),
+            max_retained_sessions=_read(
+                env, "MAX_RETAINED_SESSIONS", int, d.max_retained_sessions, _not_negative
+            ),
             storage_dir=Path(env["STORAGE_DIR"]) if env.get("STORAGE_DIR") else None,
         )
         cfg.check()
@@ -128,6 +142,10 @@ class Config:
 
 def _positive(value: float) -> bool:
     return value > 0
+
+
+def _not_negative(value: float) -> bool:
+    return value >= 0
 
 
 def _any(_: object) -> bool:

@@ -1,16 +1,26 @@
-"""Sessions: their state, the sink runtimes report into, and the store that limits them."""
+"""Sessions: their state, the sink runtimes report into, and the store that limits them.
+
+Retention (``contract/STREAM_RULES.md#retention``): a finished session stays in
+:class:`SessionStore` while less than ``SESSION_RETENTION`` seconds have passed since it
+finished and it is among the ``MAX_RETAINED_SESSIONS`` most recently finished; then it is
+forgotten (its routes answer 404) and the durable store deletes its rows. Finished
+sessions are kept in finish order, so retiring them costs O(retired), never a scan.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import shutil
-from collections.abc import Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from contract import stream_rules
+from contract import retention_rules, stream_rules
 from reference_server.event_log import Event, EventLog, LogClosedError, utc_now
 from reference_server.logs import session_id_var
 from reference_server.runtime import (
@@ -113,6 +123,15 @@ class Session:
                     self.progress = 100
 
 
+def _age(timestamp: str) -> float:
+    """Seconds since an RFC 3339 timestamp of the log (0 when unreadable)."""
+    try:
+        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return max(0.0, (datetime.now(UTC) - then).total_seconds())
+
+
 def spec_record(spec: SessionSpec) -> dict[str, Any]:
     """What the store keeps of a spec: everything but the model's API key."""
     record = asdict(spec)
@@ -188,8 +207,16 @@ class SessionStore:
         session_timeout: float,
         telemetry: Telemetry,
         storage: Storage | None = None,
+        retention: float = retention_rules().default_seconds,
+        max_retained: int = retention_rules().default_max_finished,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._runtime = runtime
+        self._retention = retention
+        self._max_retained = max_retained
+        self._clock = clock
+        self._finished: OrderedDict[str, float] = OrderedDict()
+        """Finished sessions still retained: id -> when it finished (``clock``), oldest first."""
         self.storage = storage
         self._workspace_dir = workspace_dir
         self._max_running = max_running
@@ -198,10 +225,38 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
 
     def get(self, session_id: str) -> Session | None:
+        self.retire_expired()
         return self._sessions.get(session_id)
 
     def running(self) -> list[Session]:
         return [s for s in self._sessions.values() if not s.finished]
+
+    # ------------------------------------------------------------------ retention
+    def _finish(self, session: Session, age: float = 0.0, retire: bool = True) -> None:
+        """Start the retention of a session that finished ``age`` s ago."""
+        self._finished[session.session_id] = self._clock() - age
+        self._finished.move_to_end(session.session_id)
+        if retire:
+            self.retire_expired()
+
+    def retire_expired(self) -> int:
+        """Forget the finished sessions past retention (time or count); returns how many."""
+        cutoff = self._clock() - self._retention
+        gone: list[str] = []
+        while self._finished:
+            session_id, finished_at = next(iter(self._finished.items()))
+            if finished_at > cutoff and len(self._finished) <= self._max_retained:
+                break
+            self._finished.popitem(last=False)
+            self._sessions.pop(session_id, None)
+            gone.append(session_id)
+        if gone and self.storage is not None:
+            self.storage.delete_sessions(gone)
+        return len(gone)
+
+    def retention_tick(self) -> float:
+        """How often a sweeper should call :meth:`retire_expired` (seconds)."""
+        return max(0.05, min(1.0, retention_rules().sweep_tolerance_seconds / 2))
 
     def workspace_for(self, session_id: str) -> Path:
         return self._workspace_dir / session_id
@@ -244,12 +299,18 @@ class SessionStore:
             )
             session.replay_view()
             self._sessions[session.session_id] = session
-            if not session.finished:
+            if session.finished:
+                self._finish(session, _age(session.updated_at), retire=False)
+            else:
                 if not item.events:  # created, then killed before its first event committed
                     session.emit("status", {"status": RUNNING, "progress": 0, "current_tool": None})
                 message = "the sidecar stopped while the session ran"
                 self._fail(session, message, INTERRUPTED)
+                self._finish(session, retire=False)
                 interrupted.append(session)
+        # the store lists sessions by creation: retention needs them in finish order
+        self._finished = OrderedDict(sorted(self._finished.items(), key=lambda item: item[1]))
+        self.retire_expired()
         if stored:
             log.info(
                 "sessions restored",
@@ -291,6 +352,7 @@ class SessionStore:
                 },
             )
         finally:
+            self._finish(session)
             self._telemetry.session_finished(session.status)
             log.info(
                 "session ended", extra={"status": session.status, "events": session.log.last_id}

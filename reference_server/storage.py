@@ -7,6 +7,12 @@ so a subscriber never sees an event that a crash could take back. WAL journal wi
 ``synchronous=NORMAL``: a commit survives the death of the process (``kill -9``); an
 operating-system crash may lose the last commits, never corrupt the file.
 
+Retention deletes what the sessions store forgets: ``delete_sessions`` queues the ids,
+the writer deletes their rows in the next batch (one ``DELETE ... IN`` per table), and a
+new file uses ``auto_vacuum=INCREMENTAL`` so freed pages go back to the file system
+(:data:`VACUUM_PAGES` per batch); an older file reuses its freed pages instead, so it stops
+growing either way.
+
 A failed write (read-only file, full disk) is retried every :data:`RETRY_SECONDS`; until
 it succeeds :meth:`Storage.not_ready_reason` says why, so ``/ready`` answers 503 and new
 sessions are refused, while every stream keeps the history committed so far.
@@ -39,6 +45,8 @@ log = logging.getLogger("reference_server.storage")
 FILE_NAME = "sidecar.db"
 RETRY_SECONDS = 0.5
 MAX_BATCH = 5000
+VACUUM_PAGES = 2000
+"""Free pages handed back to the file system after a batch that deleted rows."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
@@ -79,13 +87,19 @@ class _SessionRow:
 
 
 @dataclass(frozen=True)
+class _DeleteRows:
+    session_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _EventRow:
     session_id: str
     event: Event
     publish: Publish
 
 
-_Item = _SessionRow | _EventRow | None
+_Write = _SessionRow | _EventRow | _DeleteRows
+_Item = _Write | None
 """``None`` stops the writer."""
 
 
@@ -112,6 +126,8 @@ class Storage:
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open the store {path}: {exc}") from None
         try:
+            if not db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+                db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # a new file: before any table
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             [verdict] = db.execute("PRAGMA quick_check").fetchone()
@@ -175,6 +191,10 @@ class Storage:
         """Queue an event; ``publish(event)`` runs on the loop once it is committed."""
         self._queue.put(_EventRow(session_id, event, publish))
 
+    def delete_sessions(self, session_ids: list[str]) -> None:
+        """Queue the deletion of sessions past retention (their row and their events)."""
+        self._queue.put(_DeleteRows(tuple(session_ids)))
+
     def not_ready_reason(self) -> str | None:
         if self.failure is not None:
             return f"storage unavailable: {self.failure}"
@@ -184,7 +204,7 @@ class Storage:
     def _write_loop(self) -> None:
         stopping = False
         while not stopping:
-            batch: list[_SessionRow | _EventRow] = []
+            batch: list[_Write] = []
             item = self._queue.get()
             while True:
                 if item is None:
@@ -206,22 +226,31 @@ class Storage:
             if batch:
                 self._published(batch)
 
-    def _write(self, batch: list[_SessionRow | _EventRow]) -> bool:
-        sessions = [
-            (r.session_id, r.created_at, r.spec) for r in batch if isinstance(r, _SessionRow)
-        ]
-        events = [
-            (r.session_id, r.event.id, r.event.event, r.event.payload)
-            for r in batch
-            if isinstance(r, _EventRow)
-        ]
+    def _write(self, batch: list[_Write]) -> bool:
+        deleted = False
         try:
             self._db.execute("BEGIN")
-            if sessions:
-                self._db.executemany("INSERT INTO sessions VALUES (?, ?, ?)", sessions)
-            if events:
-                self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", events)
+            for segment, retired in _segments(batch):
+                sessions = [
+                    (r.session_id, r.created_at, r.spec)
+                    for r in segment
+                    if isinstance(r, _SessionRow)
+                ]
+                events = [
+                    (r.session_id, r.event.id, r.event.event, r.event.payload)
+                    for r in segment
+                    if isinstance(r, _EventRow)
+                ]
+                if sessions:
+                    self._db.executemany("INSERT INTO sessions VALUES (?, ?, ?)", sessions)
+                if events:
+                    self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", events)
+                if retired:
+                    self._delete([(i,) for i in retired])
+                    deleted = True
             self._db.execute("COMMIT")
+            if deleted:
+                self._db.execute(f"PRAGMA incremental_vacuum({VACUUM_PAGES})").fetchall()
         except sqlite3.Error as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
@@ -234,13 +263,42 @@ class Storage:
             self.failure = None
         return True
 
-    def _published(self, batch: list[_SessionRow | _EventRow]) -> None:
+    def _delete(self, session_ids: list[tuple[str]]) -> None:
+        """Delete sessions and their events: the ids go into a temporary table so that
+        ``events`` (no index, see :data:`SCHEMA`) is scanned once per batch."""
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS retired (session_id TEXT PRIMARY KEY)")
+        self._db.executemany("INSERT OR IGNORE INTO retired VALUES (?)", session_ids)
+        self._db.execute("DELETE FROM events WHERE session_id IN (SELECT session_id FROM retired)")
+        self._db.execute(
+            "DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM retired)"
+        )
+        self._db.execute("DELETE FROM retired")
+
+    def _published(self, batch: list[_Write]) -> None:
         rows = [r for r in batch if isinstance(r, _EventRow)]
         if rows and self._loop is not None and not self._loop.is_closed():
             try:
                 self._loop.call_soon_threadsafe(_publish_all, rows)
             except RuntimeError:  # the loop closed meanwhile
                 return
+
+
+def _segments(batch: list[_Write]) -> list[tuple[list[_Write], list[str]]]:
+    """The batch cut after each deletion, so rows are written and deleted in queue order
+    (a session retired, then an id reused, within one batch)."""
+    segments: list[tuple[list[_Write], list[str]]] = []
+    current: list[_Write] = []
+    retired: list[str] = []
+    for item in batch:
+        if isinstance(item, _DeleteRows):
+            retired.extend(item.session_ids)
+            continue
+        if retired:
+            segments.append((current, retired))
+            current, retired = [], []
+        current.append(item)
+    segments.append((current, retired))
+    return segments
 
 
 def _publish_all(rows: list[_EventRow]) -> None:

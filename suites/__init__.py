@@ -6,6 +6,7 @@ SUITES = (
     "lifecycle_model",
     "security",
     "pact",
+    "retention",
     "soak",
     "durability",
 )

@@ -27,6 +27,10 @@ def add_faulty_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--heartbeat-interval", type=float, default=None)
     p.add_argument("--session-timeout", type=float, default=None)
     p.add_argument("--max-sessions", type=int, default=None)
+    p.add_argument("--session-retention", type=float, default=None, help="[SESSION_RETENTION]")
+    p.add_argument(
+        "--max-retained-sessions", type=int, default=None, help="[MAX_RETAINED_SESSIONS]"
+    )
     p.set_defaults(func=run_faulty)
 
 
@@ -46,6 +50,8 @@ def run_faulty(args: argparse.Namespace) -> int:
         heartbeat_interval=args.heartbeat_interval,
         session_timeout=args.session_timeout,
         max_concurrent_sessions=args.max_sessions,
+        session_retention=args.session_retention,
+        max_retained_sessions=args.max_retained_sessions,
         log_level="warn",
     )
     config.workspace_dir.mkdir(parents=True, exist_ok=True)

@@ -52,6 +52,9 @@ class Setting:
     pytest: bool = True
     """Also a pytest option (``--sidecar-<name>``); off for the CLI's own settings."""
     choices: Sequence[str] | None = None
+    serve: str | None = None
+    """The ``opencode-sidecar serve`` (and ``python -m fakes faulty``) flag that makes a
+    reference sidecar run with this value: how a local target is started declaring it."""
 
 
 def setting(help: str, default: Any = None, **how: Any) -> Any:
@@ -192,6 +195,17 @@ def from_pytest(cls: type[S], config: pytest.Config, env: Mapping[str, str] | No
             raw = [raw] if s.repeat else raw
         values[field.name] = raw
     return build(cls, values)
+
+
+def serve_arguments(cls: type[DataclassInstance], values: Mapping[str, Any]) -> list[str]:
+    """The ``serve`` flags that start a reference sidecar declaring ``values`` (settings of
+    ``cls`` by field name; ``None`` values and settings without a serve flag are left out)."""
+    args: list[str] = []
+    for field, s in declared(cls):
+        value = values.get(field.name)
+        if s.serve is not None and value is not None:
+            args += [s.serve, str(value)]
+    return args
 
 
 def redacted(settings: DataclassInstance) -> dict[str, object]:

@@ -47,6 +47,7 @@ class TargetOptions:
         flag="--secret",
         env="SIDECAR_SECRET",
         secret=True,
+        serve="--secret",
     )
     model_endpoint: str | None = setting(
         "a running fake model server (default: start one)",
@@ -58,6 +59,7 @@ class TargetOptions:
         "the target's HEARTBEAT_INTERVAL in seconds",
         metavar="SECONDS",
         flag="--heartbeat-interval",
+        serve="--heartbeat-interval",
         parse=float,
         default=30.0,
     )
@@ -65,13 +67,31 @@ class TargetOptions:
         "the target's SESSION_TIMEOUT in seconds, to check it (default: skip that clause)",
         metavar="SECONDS",
         flag="--session-timeout",
+        serve="--session-timeout",
         parse=float,
     )
     max_sessions: int | None = setting(
         "the target's MAX_CONCURRENT_SESSIONS (default: probe for the limit)",
         metavar="N",
         flag="--max-sessions",
+        serve="--max-sessions",
         parse=int,
+    )
+    session_retention: float | None = setting(
+        "the target's SESSION_RETENTION in seconds, to check it (default: skip RETENTION-* "
+        "and SOAK-CHURN-MEMORY)",
+        flag="--session-retention",
+        parse=float,
+        metavar="SECONDS",
+        serve="--session-retention",
+    )
+    max_retained_sessions: int | None = setting(
+        "the target's MAX_RETAINED_SESSIONS (RETENTION-CAP fills it; the churn soak warms up "
+        "with that many sessions)",
+        flag="--max-retained-sessions",
+        parse=int,
+        metavar="N",
+        serve="--max-retained-sessions",
     )
     workspace: Path | None = setting(
         "the target's WORKSPACE_DIR, when readable from here (checks real file changes)",

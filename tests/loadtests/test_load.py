@@ -130,3 +130,64 @@ def test_a_short_websocket_run_reads_every_session(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["headline"]["failures"] == 0
     assert report["headline"]["complete_p95_ms"] is not None
+
+
+def _churn_samples(kib_per_session: float, minutes: float = 10.0) -> list[Sample]:
+    """10 sessions/s; RSS grows by ``kib_per_session`` per finished session, with noise."""
+    samples = []
+    for i in range(int(minutes * 120)):
+        t = i * 0.5
+        finished = 10.0 * t
+        noise = ((i * 7919) % 13 - 6) * 0.3
+        samples.append(
+            Sample(
+                t=t,
+                cpu_cores=0.3,
+                rss_mib=60 + finished * kib_per_session / 1024 + noise,
+                processes=1,
+                active_sessions=5.0,
+                finished_sessions=finished,
+            )
+        )
+    return samples
+
+
+def test_growth_per_completed_session_is_measured_and_refuses_an_unbounded_limit() -> None:
+    rec = recommend(_churn_samples(24.0), max_sessions=5)
+    growth = rec.growth
+    assert growth is not None and growth.grows
+    assert growth.kib_per_session == pytest.approx(24.0, rel=0.05)
+    assert growth.mib_per_hour == pytest.approx(24.0 * 36000 / 1024, rel=0.05)
+    assert growth.rss_at.keys() == {"1 min", "5 min", "10 min"}
+    assert rec.memory_limit_mi is None
+    assert rec.refused is not None and "grows without bound" in rec.refused
+    assert "24." in rec.refused and "KiB per completed session" in rec.refused
+    assert "memory:" not in rec.resources_yaml(5).split("limits:")[1]
+
+
+def test_flat_memory_folds_nothing_and_slow_growth_is_folded_over_the_horizon() -> None:
+    flat = recommend(_churn_samples(0.0), max_sessions=5)
+    assert flat.growth is not None and not flat.growth.grows
+    assert flat.growth_folded_mib == 0 and flat.refused is None
+    slow = recommend(_churn_samples(0.5), max_sessions=5, horizon_hours=1.0)
+    assert slow.growth is not None and slow.growth.significant and not slow.growth.grows
+    assert slow.refused is None and slow.memory_limit_mi is not None
+    assert slow.growth_folded_mib == pytest.approx(0.5 * 36000 / 1024, rel=0.1)
+    peak = max(s.rss_mib for s in _churn_samples(0.5))
+    assert slow.memory_limit_mi >= (peak + slow.growth_folded_mib) * 1.15
+
+
+def test_a_limit_check_runs_until_the_growth_reaches_the_limit_or_says_it_cannot() -> None:
+    from loadtests.growth import measure_growth
+    from loadtests.runner import MAX_DURATION, limit_check_plan
+
+    flat = measure_growth(_churn_samples(0.0))
+    assert limit_check_plan(600, 100, 70, flat)[0] == 600
+    growing = measure_growth(_churn_samples(0.5))  # ~17.6 MiB/h
+    assert growing is not None
+    seconds, reach, note = limit_check_plan(60, 75, 70, growing)
+    assert reach == pytest.approx(5 / (growing.mib_per_hour / 3600), rel=0.01)
+    assert seconds >= reach
+    seconds, reach, note = limit_check_plan(60, 700, 70, growing)
+    assert seconds == MAX_DURATION and reach is not None and reach > MAX_DURATION
+    assert note.startswith("could not reach the limit")

@@ -32,12 +32,31 @@ from suites.clientkit.harness import (
     start_server,
 )
 from suites.clientkit.supervisor import restart_command, supervised_argv
+from suites.plugin.settings import serve_arguments
 from suites.plugin.target import RunOptions, TargetOptions
 
 SECRET = "selftest-secret"
-DECLARED: dict[str, Any] = {"heartbeat_interval": 0.5, "session_timeout": 2.5, "max_sessions": 3}
-"""What every faulty sidecar is started with, and what verify is told it declares."""
-SERVE_DECLARED = [f"--{k.replace('_', '-')}={v}" for k, v in DECLARED.items()]
+DECLARED: dict[str, Any] = {
+    "secret": SECRET,
+    "heartbeat_interval": 0.5,
+    "session_timeout": 2.5,
+    "max_sessions": 3,
+}
+"""What every faulty sidecar is started with, and what verify is told it declares
+(``TargetOptions`` fields; the serve flags derive from their declaration)."""
+SUITE_DECLARED: dict[str, dict[str, Any]] = {
+    # a short retention to wait out, a small cap to fill
+    "retention": {"session_retention": 6.0, "max_retained_sessions": 20},
+    # the churn soak warms up with MAX_RETAINED_SESSIONS sessions
+    "soak": {"session_retention": 600.0, "max_retained_sessions": 20},
+}
+"""Where a suite's pairs run the faulty sidecar with (and declare) other settings."""
+
+
+def declared_for(suite: str) -> dict[str, Any]:
+    return {**DECLARED, **SUITE_DECLARED.get(suite, {})}
+
+
 FAULT_RUN_OPTIONS = {"fuzz": RunOptions(fuzz_max_examples=30)}
 """How a suite judges a fault (not a valid variation), where it differs from the default."""
 
@@ -73,10 +92,9 @@ def verify(
     CLI's own code path from the built objects on; its argv is tested in test_process)."""
     target = TargetOptions(
         url=url,
-        secret=SECRET,
         model_endpoint=model_url,
         workspace=workspace,
-        **{**DECLARED, **declared},
+        **{**declared_for(suite), **declared},
     )
     console = Console(file=io.StringIO(), width=160, highlight=False)
     asked = Verification(target, run or RunOptions(), VerifyOptions(suites=(suite,), report=report))
@@ -108,19 +126,18 @@ def test_suite_flags_exactly_the_declared_clauses(
     workspace = tmp_path / "workspace"
     run = None if fault.is_valid_variation else FAULT_RUN_OPTIONS.get(suite)
     extra: dict[str, Any] = {}
+    serving = serve_arguments(TargetOptions, declared_for(suite))
     with ExitStack() as stack:
         if suite == "durability":  # restartable: a supervisor on a fixed port, a store
             state = tmp_path / "supervisor"
             storage = ("--storage-dir", str(tmp_path / "storage"))
-            inner = faulty_argv(
-                name, workspace, "--secret", SECRET, *SERVE_DECLARED, *storage, port="{port}"
-            )
+            inner = faulty_argv(name, workspace, *serving, *storage, port="{port}")
             extra["restart_cmd"] = restart_command(state)
             server: ServerProcess | ForkedServer = stack.enter_context(
                 start_server(supervised_argv(state, inner), stderr=subprocess.DEVNULL)
             )
         else:
-            args = faulty_args(name, workspace, "--secret", SECRET, *SERVE_DECLARED)
+            args = faulty_args(name, workspace, *serving)
             server = stack.enter_context(forkserver.server(args))
         if suite == "soak":  # it watches the target's RSS and fds through its PID
             extra["pid"] = server.pid
