@@ -6,6 +6,7 @@
 * ``stream.yaml`` + ``STREAM_RULES.md``: the stream rules (data + prose).
 * ``stream.yaml``'s ``soak:``: bounds of the disconnect-hygiene (``SOAK-*``) clauses.
 * ``clauses.yaml``: every rule with a stable id, level and source.
+* ``profiles.yaml``: conformance profiles, each a group of clause areas a sidecar claims.
 * ``asyncapi.yaml``: both event channels (SSE and WebSocket) as AsyncAPI 3.0; its
   payloads ``$ref`` ``events/*.json``.
 
@@ -27,6 +28,7 @@ from contract._files import (
     CONTRACT_DIR,
     EVENTS_DIR,
     OPENAPI_PATH,
+    PROFILES_PATH,
     STREAM_PATH,
     STREAM_RULES_DOC,
     load_asyncapi,
@@ -42,6 +44,7 @@ from contract._openapi import (
     response_schema,
     status_for,
 )
+from contract._profiles import Profile, ProfileError, Profiles, load_profiles
 from contract._schemas import (
     Violation,
     component_validator,
@@ -62,6 +65,7 @@ __all__ = [
     "CONTRACT_DIR",
     "EVENTS_DIR",
     "OPENAPI_PATH",
+    "PROFILES_PATH",
     "STREAM_PATH",
     "STREAM_RULES_DOC",
     "Catalogue",
@@ -70,6 +74,9 @@ __all__ = [
     "Level",
     "MetricFamily",
     "Operation",
+    "Profile",
+    "ProfileError",
+    "Profiles",
     "SoakRules",
     "StreamRules",
     "TerminalRule",
@@ -82,6 +89,7 @@ __all__ = [
     "load_asyncapi",
     "load_catalogue",
     "load_openapi",
+    "load_profiles",
     "metric_families",
     "metric_family",
     "operation",

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from contract import ProfileError, load_profiles
 from loadtests.cli import add_load_parser
 from opencode_sidecar.pact_cli import PactCliError, add_pact_parser
 from reference_server.config import Config, ConfigError
@@ -105,7 +106,30 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument(
         "--report", type=Path, metavar="FILE", help="write a report: .md, .html, or .json"
     )
-    p.add_argument("--only", metavar="CLAUSE-GLOB", help="only clauses matching, e.g. 'SSE-*'")
+    p.add_argument(  # SETTING(issue 21): repeatable, comma-separated
+        "--only",
+        action="append",
+        default=[],
+        metavar="CLAUSE-GLOB",
+        help="only clauses matching, e.g. 'SSE-*' (repeatable, comma-separated)",
+    )
+    p.add_argument(  # SETTING(issue 21)
+        "--skip",
+        action="append",
+        default=[],
+        metavar="CLAUSE-GLOB",
+        help="leave out clauses matching, e.g. 'SOAK-*' (repeatable, comma-separated)",
+    )
+    p.add_argument(  # SETTING(issue 21)
+        "--profile",
+        action="append",
+        default=[],
+        dest="profiles",
+        metavar="PROFILE",
+        help="conformance profiles the target claims, e.g. core,websocket (repeatable, "
+        f"comma-separated; default: all of {', '.join(load_profiles().names)}); the clauses "
+        "of the others are not run and their profile is reported 'not claimed'",
+    )
     p.add_argument(
         "--suite",
         action="append",
@@ -188,6 +212,10 @@ def _verify(args: argparse.Namespace) -> int:
     from opencode_sidecar.verify import VerifyOptions, main_verify
     from suites.target import TargetOptions
 
+    try:  # SETTING(issue 21)
+        profiles = load_profiles().parse(args.profiles) if args.profiles else None
+    except ProfileError as exc:
+        raise CliError(f"--profile: {exc}") from None
     target = None
     if args.target:
         if not args.target.startswith(("http://", "https://")):
@@ -204,12 +232,15 @@ def _verify(args: argparse.Namespace) -> int:
             metrics_public=args.metrics_public,
             restart_cmd=args.restart_cmd,
             pid=args.pid,
+            profiles=profiles,  # SETTING(issue 21)
         )
     options = VerifyOptions(
         target=target,
         junit=args.junit,
         report=args.report,
-        only=args.only,
+        only=tuple(args.only),  # SETTING(issue 21)
+        skip=tuple(args.skip),  # SETTING(issue 21)
+        profiles=profiles,  # SETTING(issue 21)
         suites=tuple(args.suites or SUITES),
         runtime=args.runtime,
         verbose=args.verbose,

@@ -19,7 +19,15 @@ from rich.table import Table
 from suites import SUITES
 from suites.harness import ServerStartError, reference_argv, start_server
 from suites.outcomes import NOTE
-from suites.report import load_report, write_report
+from suites.report import (
+    SECRET_NOTE,
+    failures,
+    load_report,
+    profile_counts,
+    profile_rows,
+    reason,
+    write_report,
+)
 from suites.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
 from suites.target import TargetOptions
 
@@ -36,7 +44,9 @@ class VerifyOptions:
     """``None``: start the reference server (and the fake model) and verify them."""
     junit: Path | None = None
     report: Path | None = None
-    only: str | None = None
+    only: tuple[str, ...] = ()  # SETTING(issue 21): repeatable, comma-separated globs
+    skip: tuple[str, ...] = ()  # SETTING(issue 21)
+    profiles: tuple[str, ...] | None = None  # SETTING(issue 21): claimed; None: all
     suites: tuple[str, ...] = SUITES
     runtime: str = "fake"
     verbose: bool = False
@@ -168,8 +178,12 @@ def pytest_args(
         args += ["--sidecar-pid", str(target.pid)]
     if opts.soak_duration is not None:
         args += ["--soak-duration", str(opts.soak_duration)]
-    if opts.only:
-        args += ["--only", opts.only]
+    for pattern in opts.only:  # SETTING(issue 21)
+        args += ["--only", pattern]
+    for pattern in opts.skip:  # SETTING(issue 21)
+        args += ["--skip", pattern]
+    if target.profiles is not None:  # SETTING(issue 21)
+        args += ["--sidecar-profile", ",".join(target.profiles)]
     if opts.fuzz_max_examples is not None:
         args += ["--fuzz-max-examples", str(opts.fuzz_max_examples)]
     if opts.junit:
@@ -201,33 +215,60 @@ class ProgressPrinter:
             self.console.print(f"        {note}", style="dim", highlight=False, markup=False)
 
 
+PROFILE_STYLE = {**STYLE, "not claimed": "dim", "not run": "dim"}
+
+
 def render(report: dict[str, Any], console: Console) -> None:
+    """The clause table (skip and error reasons beneath it), failures with expected, actual
+    and a reproduce line, the per-profile verdicts, and the verdict."""
     table = Table(title="Clauses", title_justify="left", show_lines=False)
-    for column in ("clause", "level", "title", "outcome"):
+    for column in ("clause", "profile", "level", "title", "outcome"):
         table.add_column(column)
     for clause in report["clauses"]:
         outcome = clause["outcome"]
         table.add_row(
             clause["id"],
+            clause.get("profile", ""),
             clause["level"],
             clause["title"],
             f"[{STYLE[outcome]}]{outcome.upper()}[/]",
         )
     console.print(table)
     for clause in report["clauses"]:
-        for test in clause["tests"]:
-            if test["outcome"] not in ("fail", "error"):
-                continue
+        why = reason(clause)
+        if why:
             console.print(
-                f"[{STYLE[test['outcome']]}]{clause['id']}[/] ({clause['level']}) "
-                f"{test['message']}",
-                highlight=False,
+                f"[{STYLE[clause['outcome']]}]{clause['outcome'].upper():5}[/] {clause['id']}: ",
+                end="",
             )
-            if test.get("expected") is not None:
-                console.print(f"    Expected: {test['expected']}", highlight=False, markup=False)
-                console.print(f"    Actual:   {test['actual']}", highlight=False, markup=False)
-            if test.get("curl"):
-                console.print(f"    Reproduce: {test['curl']}", highlight=False, markup=False)
+            console.print(why, highlight=False, markup=False)
+    found = failures(report)
+    if any(t.get("curl") for _, t in found):
+        console.print(SECRET_NOTE.replace("`", ""), style="dim", highlight=False, markup=False)
+    for clause, test in found:
+        console.print(
+            f"[{STYLE[test['outcome']]}]{clause['id']}[/] ({clause['level']}) ",
+            end="",
+            highlight=False,
+        )
+        console.print(test["message"], highlight=False, markup=False)
+        if test.get("expected") is not None:
+            console.print(f"    Expected: {test['expected']}", highlight=False, markup=False)
+            console.print(f"    Actual:   {test['actual']}", highlight=False, markup=False)
+        if test.get("curl"):
+            console.print(
+                f"    Reproduce: {test['curl']}", highlight=False, markup=False, soft_wrap=True
+            )
+    profiles = Table(title="Profiles", title_justify="left")
+    for column in ("profile", "verdict", "clauses", "covers"):
+        profiles.add_column(column)
+    for row in profile_rows(report):
+        style = PROFILE_STYLE[row["outcome"]]
+        profiles.add_row(
+            row["name"], f"[{style}]{row['outcome'].upper()}[/]", profile_counts(row), row["title"]
+        )
+    if profile_rows(report):
+        console.print(profiles)
     s = report["summary"]
     verdict = report["verdict"]
     colour = {"pass": "bold green", "fail": "bold red", "error": "bold yellow"}[verdict]
@@ -247,7 +288,7 @@ def run_verify(opts: VerifyOptions, console: Console | None = None) -> int:
                 f"Starting the reference sidecar (runtime {opts.runtime}) and verifying it..."
             )
             target = stack.enter_context(embedded_reference(opts.runtime, workdir))
-            target = replace(target, strict=opts.strict)
+            target = replace(target, strict=opts.strict, profiles=opts.profiles)
         else:
             target = opts.target
         check_reachable(target)

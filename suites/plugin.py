@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from contract import load_catalogue
+from contract import ProfileError, load_catalogue, load_profiles
 from suites.outcomes import ClauseRecorder, TestResult, classify
 from suites.target import TargetOptions
 from suites.verdict import ClauseViolation
@@ -104,7 +104,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run the soak suite's storm for this many seconds (default: a short bounded run)",
     )
-    group.addoption("--only", default=None, help="run only clauses matching a glob, e.g. 'SSE-*'")
+    group.addoption(  # SETTING(issue 21): repeatable, comma-separated
+        "--only",
+        action="append",
+        default=[],
+        help="run only clauses matching these globs, e.g. 'SSE-*' (repeatable, comma-separated)",
+    )
+    group.addoption(  # SETTING(issue 21)
+        "--skip",
+        action="append",
+        default=[],
+        help="do not run clauses matching these globs (repeatable, comma-separated)",
+    )
+    group.addoption(  # SETTING(issue 21)
+        "--sidecar-profile",
+        action="append",
+        default=[],
+        help="conformance profiles the target claims, e.g. core,websocket (repeatable, "
+        "comma-separated; default: all of contract/profiles.yaml)",
+    )
     group.addoption("--clause-report", type=Path, default=None, help="write the JSON clause report")
 
 
@@ -127,17 +145,47 @@ def pytest_configure(config: pytest.Config) -> None:
             restart_cmd=config.getoption("sidecar_restart_cmd") or None,
             pid=config.getoption("sidecar_pid"),
             soak_duration=config.getoption("soak_duration"),
+            profiles=claimed_profiles(config),  # SETTING(issue 21)
         )
         if url
         else None
     )
-    config.stash[recorder_key] = ClauseRecorder(load_catalogue())
+    config.stash[recorder_key] = ClauseRecorder(
+        load_catalogue(), load_profiles(), claimed_profiles(config)
+    )
     if url:
         _hypothesis_profile(config)
     from suites import fixtures
 
     if not config.pluginmanager.is_registered(fixtures):
         config.pluginmanager.register(fixtures, "opencode-sidecar-fixtures")
+
+
+def claimed_profiles(config: pytest.Config) -> tuple[str, ...] | None:
+    """The profiles of ``--sidecar-profile`` (``None``: all); an unknown one is a usage error."""
+    values = config.getoption("sidecar_profile")
+    if not values:
+        return None
+    try:
+        return load_profiles().parse(values)
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def selected_clauses(config: pytest.Config) -> set[str]:
+    """Active clauses of the claimed profiles, narrowed by ``--only`` and ``--skip``."""
+    catalogue, profiles = load_catalogue(), load_profiles()
+    claimed = claimed_profiles(config)
+    chosen = {
+        c.id for c in catalogue.active() if claimed is None or profiles.of_area(c.area) in claimed
+    }
+    only = ",".join(config.getoption("only"))
+    if only:
+        chosen &= {c.id for c in catalogue.matching(only)}
+    skip = ",".join(config.getoption("skip"))
+    if skip:
+        chosen -= {c.id for c in catalogue.matching(skip)}
+    return chosen
 
 
 def _hypothesis_profile(config: pytest.Config) -> None:
@@ -177,16 +225,17 @@ def pytest_collection_modifyitems(
         raise pytest.UsageError(
             "clause ids missing from contract/clauses.yaml:\n  " + "\n  ".join(unknown)
         )
-    only = config.getoption("only")
-    if only:
-        wanted = {c.id for c in catalogue.matching(only)}
-        keep = [i for i in items if set(clause_ids(i)) & wanted]
+    wanted = selected_clauses(config)
+    narrowed = any(config.getoption(o) for o in ("only", "skip", "sidecar_profile"))
+    keep = [i for i in items if set(clause_ids(i)) & wanted or not (clause_ids(i) or narrowed)]
+    if len(keep) < len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in keep])
         items[:] = keep
     recorder = config.stash[recorder_key]
     for item in items:
         for clause_id in clause_ids(item):
-            recorder.expect(clause_id)
+            if clause_id in wanted:
+                recorder.expect(clause_id)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -204,6 +253,8 @@ def pytest_runtest_makereport(
         exc = call.excinfo.value if call.excinfo is not None else None
         violated = getattr(exc, "clauses", None) if isinstance(exc, ClauseViolation) else None
         for clause_id in ids:
+            if clause_id not in recorder.expected:
+                continue  # deselected (--only/--skip) or of a profile the target does not claim
             if violated is not None and clause_id not in violated:
                 recorder.add(clause_id, TestResult(item.nodeid, "pass", report.duration))
             else:
@@ -237,5 +288,5 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def target_or_skip(config: pytest.Config) -> TargetOptions:
     target = config.stash[target_key]
     if target is None:
-        pytest.skip("no target: pass --sidecar-url (or SIDECAR_URL)")
+        pytest.skip("no target: pass --sidecar-url URL (or SIDECAR_URL); verify: --target URL")
     return target

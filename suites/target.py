@@ -33,6 +33,12 @@ class TargetOptions:
     """The target's process id, when it runs on this machine (soak: fds and RSS)."""
     soak_duration: float | None = None
     """Seconds of soak storm; ``None``: the short bounded default run."""
+    profiles: tuple[str, ...] | None = None  # SETTING(issue 21)
+    """Conformance profiles the target claims (``contract/profiles.yaml``); ``None``: all."""
+
+    def claims(self, profile: str) -> bool:
+        """Whether the target claims ``profile`` (the clauses of others never judge it)."""
+        return self.profiles is None or profile in self.profiles
 
     def redacted(self) -> dict[str, object]:
         return {
@@ -48,4 +54,5 @@ class TargetOptions:
             "restart_cmd": self.restart_cmd,
             "pid": self.pid,
             "soak_duration": self.soak_duration,
+            "profiles": list(self.profiles) if self.profiles is not None else None,
         }

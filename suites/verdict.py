@@ -80,11 +80,33 @@ def check(
         violation(title, expected, actual, response)
 
 
-def capability_absent(reason: str) -> NoReturn:
-    """The clause cannot apply to this target as configured."""
-    pytest.skip(f"capability absent: {reason}")
+PYTEST_FLAGS = {  # SETTING(issue 21): verify's flag -> the pytest plugin's option
+    "--secret": "--sidecar-secret",
+    "--session-timeout": "--sidecar-session-timeout",
+    "--restart-cmd": "--sidecar-restart-cmd",
+    "--pid": "--sidecar-pid",
+    "--workspace": "--sidecar-workspace",
+    "--target": "--sidecar-url",
+}
+"""Every verify flag a skip may name, with the pytest option it becomes (``opencode-sidecar
+verify`` is what reports are read for, so its flag comes first)."""
+
+
+def enabling(flag: str) -> str:
+    """How to enable a check, naming verify's flag (and the pytest plugin's option)."""
+    return f"pass {flag} to verify (pytest plugin: {PYTEST_FLAGS[flag]})"
+
+
+def capability_absent(reason: str, flag: str | None = None, clause: str | None = None) -> NoReturn:
+    """The clause cannot apply to this target as configured: ``flag`` is the verify flag that
+    enables it, else ``clause`` the one whose capability it needs."""
+    if flag is not None:
+        pytest.skip(f"capability absent: {reason}; {enabling(flag)}")
+    if clause is None:
+        raise TypeError("capability_absent names the flag or the clause that enables the check")
+    pytest.skip(f"capability absent: {reason} (see {clause})")
 
 
 def precondition_failed(clause_id: str, reason: str) -> NoReturn:
     """Another clause this check relies on is violated; that clause reports it."""
-    pytest.skip(f"precondition {clause_id} not met: {reason}")
+    pytest.skip(f"precondition {clause_id} not met: {reason} (see {clause_id})")

@@ -89,7 +89,7 @@ def _note(record_property: Note, text: str) -> None:
 def _baseline_streams(sidecar: SidecarClient) -> float:
     value = active_streams(sidecar)
     if value is None:
-        capability_absent("/metrics shows no active streams gauge (METRICS-FAMILIES)")
+        capability_absent("/metrics shows no active streams gauge", clause="METRICS-FAMILIES")
     return value
 
 
@@ -238,8 +238,9 @@ def test_probes_stay_fast_while_readers_stall(
 def _rss_or_skip(fp: Footprint) -> float:
     if fp.rss is None:
         capability_absent(
-            "the target's RSS is not observable: pass its PID (--pid / --sidecar-pid) or "
-            "expose process_resident_memory_bytes on /metrics"
+            "the target's RSS is not observable: give its PID, or expose "
+            "process_resident_memory_bytes on /metrics",
+            flag="--pid",
         )
     return fp.rss
 
