@@ -18,6 +18,7 @@ from rich.table import Table
 
 from suites import SUITES
 from suites.harness import ServerStartError, reference_argv, start_server
+from suites.junit import write_junit
 from suites.outcomes import NOTE
 from suites.report import (
     SECRET_NOTE,
@@ -186,8 +187,6 @@ def pytest_args(
         args += ["--sidecar-profile", ",".join(target.profiles)]
     if opts.fuzz_max_examples is not None:
         args += ["--fuzz-max-examples", str(opts.fuzz_max_examples)]
-    if opts.junit:
-        args += ["--junitxml", str(opts.junit), "-o", "junit_suite_name=opencode-sidecar"]
     return args
 
 
@@ -307,6 +306,8 @@ def run_verify(opts: VerifyOptions, console: Console | None = None) -> int:
             )
         report = load_report(report_path)
         render(report, console)
+        if opts.junit:
+            write_junit(report, opts.junit)
         if opts.report:
             write_report(report, opts.report)
             console.print(f"Report written to {opts.report}")

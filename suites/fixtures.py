@@ -45,7 +45,7 @@ def sidecar(target: TargetOptions) -> Iterator[SidecarClient]:
 @pytest.fixture(scope="session")
 def anonymous(target: TargetOptions) -> Iterator[SidecarClient]:
     """A client without credentials."""
-    with SidecarClient(target.url) as client:
+    with SidecarClient(target.url, redact=target.secret) as client:
         yield client
 
 

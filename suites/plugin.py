@@ -238,6 +238,15 @@ def pytest_collection_modifyitems(
                 recorder.expect(clause_id)
 
 
+def test_id(item: pytest.Item) -> str:
+    """The item's node id, with the operation of a Schemathesis item (whose node ids are
+    all ``test_fuzz.py::test_operation``), e.g. ``...::test_operation[POST /sessions]``."""
+    label = getattr(item, "operation_label", None)
+    if isinstance(label, str) and label not in item.nodeid:
+        return f"{item.nodeid}[{label}]"
+    return item.nodeid
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -248,6 +257,7 @@ def pytest_runtest_makereport(
         return report
     report.user_properties.append(("clauses", " ".join(ids)))
     result = classify(report, call)
+    nodeid = test_id(item)
     if result is not None:
         recorder = item.config.stash[recorder_key]
         exc = call.excinfo.value if call.excinfo is not None else None
@@ -256,9 +266,9 @@ def pytest_runtest_makereport(
             if clause_id not in recorder.expected:
                 continue  # deselected (--only/--skip) or of a profile the target does not claim
             if violated is not None and clause_id not in violated:
-                recorder.add(clause_id, TestResult(item.nodeid, "pass", report.duration))
+                recorder.add(clause_id, TestResult(nodeid, "pass", report.duration))
             else:
-                recorder.add(clause_id, TestResult(nodeid=item.nodeid, **result))
+                recorder.add(clause_id, TestResult(nodeid=nodeid, **result))
     return report
 
 
