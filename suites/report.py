@@ -140,18 +140,27 @@ def _html_failure(c: dict[str, Any], t: dict[str, Any]) -> str:
     return "".join(parts) + "</section>"
 
 
+def _code_spans(text: str) -> str:
+    """A paragraph with Markdown's `code` spans as <code>."""
+    parts = text.split("`")
+    return (
+        "<p>" + "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)) + "</p>"
+    )
+
+
 def to_html(report: dict[str, Any]) -> str:
     e = html.escape
     s = report["summary"]
     rows = "".join(
-        f"<tr class='{c['outcome']}'><td>{e(c['id'])}</td><td>{e(c.get('profile', ''))}</td>"
+        f"<tr class='{c['outcome']}'><td class='id'>{e(c['id'])}</td>"
+        f"<td>{e(c.get('profile', ''))}</td>"
         f"<td>{c['level']}</td><td>{e(c['title'])}</td><td class='o'>{ICONS[c['outcome']]}</td>"
         f"<td class='why'>{e(reason(c))}</td></tr>"
         for c in report["clauses"]
     )
     found = failures(report)
     details = "".join(_html_failure(c, t) for c, t in found)
-    note = f"<p>{e(SECRET_NOTE)}</p>" if any(t.get("curl") for _, t in found) else ""
+    note = _code_spans(e(SECRET_NOTE)) if any(t.get("curl") for _, t in found) else ""
     strict = " (strict)" if report["strict"] else ""
     url = e(str(report["target"].get("url")))
     return f"""<!doctype html>
@@ -164,6 +173,7 @@ tr.pass td.o {{ color: #17653a; }} tr.fail td.o {{ color: #b00020; font-weight: 
 tr.error td.o {{ color: #a15c00; font-weight: bold; }} tr.skip td.o {{ color: #666; }}
 tr.not-claimed td, tr.not-run td {{ color: #777; }}
 td.why {{ font-size: .85rem; color: #444; max-width: 32rem; }}
+td.id {{ white-space: nowrap; font-family: ui-monospace, monospace; font-size: .9rem; }}
 section {{ border-left: 4px solid #b00020; padding-left: 1rem; margin-bottom: 1.5rem; }}
 dl {{ display: grid; grid-template-columns: max-content auto; gap: .2rem 1rem; }}
 dt {{ font-weight: bold; }} dd {{ margin: 0; }} code {{ white-space: pre-wrap; }}
