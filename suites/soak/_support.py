@@ -266,6 +266,19 @@ def steady_rss(client: SidecarClient, pid: int | None) -> float | None:
     return statistics.median(readings)
 
 
+def settled_rss(client: SidecarClient, pid: int | None, timeout: float = 5.0) -> float | None:
+    """:func:`steady_rss` once it stops growing (by less than 1 MiB between two medians, or
+    after ``timeout`` seconds): a loaded machine may still be filling buffers."""
+    deadline = time.monotonic() + timeout
+    last = steady_rss(client, pid)
+    while last is not None and time.monotonic() < deadline:
+        now = steady_rss(client, pid)
+        if now is None or now - last < 2**20:
+            return now if now is None else max(now, last)
+        last = now
+    return last
+
+
 def mib(value: float) -> str:
     return f"{value / 2**20:.2f} MiB"
 

@@ -26,6 +26,7 @@ from suites.soak._support import (
     has_ended,
     mib,
     open_streams,
+    settled_rss,
     stalled_reader_cost,
     steady_rss,
     timed_check,
@@ -318,7 +319,7 @@ def test_stalled_readers_cannot_grow_server_buffers(
         with all_reset(_open(target, session_id, readers, rules.stalled_receive_buffer)):
             _drain(sidecar, session_id)
             time.sleep(0.5)
-            held = _rss_or_skip(steady_rss(sidecar, target.pid))
+            held = _rss_or_skip(settled_rss(sidecar, target.pid))
         per_reader, formula = stalled_reader_cost(start, control, held, readers)
         text = f"{formula} (medians of {RSS_SAMPLES} readings)"
         return Timed(per_reader <= rules.stalled_reader_bytes, text)

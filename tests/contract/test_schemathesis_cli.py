@@ -20,3 +20,4 @@ def test_schemathesis_cli_finds_no_failure_and_reaches_delete() -> None:
     reached = re.search(r"(\d+) reached a created session", done.stdout)
     assert reached and int(reached.group(1)) > 0, done.stdout[-2000:]
     assert "--checks all --phases examples,coverage,fuzzing,stateful" in done.stdout
+    assert "--exclude-checks use_after_free" in done.stdout
