@@ -60,3 +60,18 @@ def test_a_sidecar_without_websocket_claims_core_only(model_url: str, tmp_path: 
     sse = [c for c in full["clauses"] if c["id"].startswith("SSE-")]
     assert sse and all(c["outcome"] == "pass" for c in sse)
     assert {p["name"]: p["outcome"] for p in full["profiles"]}["websocket"] == "fail"
+
+
+def test_an_unknown_profile_is_a_one_line_error() -> None:
+    done = subprocess.run(
+        python_module("opencode_sidecar", "verify", "--profile", "core,websockets"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "opencode-sidecar: --profile: unknown profile websockets "
+        "(profiles: core, websocket, durable, secured, soak, agent, sandbox)"
+    ]
