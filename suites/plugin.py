@@ -238,7 +238,7 @@ def pytest_collection_modifyitems(
                 recorder.expect(clause_id)
 
 
-def test_id(item: pytest.Item) -> str:
+def item_id(item: pytest.Item) -> str:
     """The item's node id, with the operation of a Schemathesis item (whose node ids are
     all ``test_fuzz.py::test_operation``), e.g. ``...::test_operation[POST /sessions]``."""
     label = getattr(item, "operation_label", None)
@@ -257,7 +257,7 @@ def pytest_runtest_makereport(
         return report
     report.user_properties.append(("clauses", " ".join(ids)))
     result = classify(report, call)
-    nodeid = test_id(item)
+    nodeid = item_id(item)
     if result is not None:
         recorder = item.config.stash[recorder_key]
         exc = call.excinfo.value if call.excinfo is not None else None
