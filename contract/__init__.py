@@ -7,6 +7,7 @@
 * ``stream.yaml``'s ``retention:``: how long a finished session stays readable.
 * ``stream.yaml``'s ``soak:``: bounds of the disconnect-hygiene (``SOAK-*``) clauses.
 * ``clauses.yaml``: every rule with a stable id, level and source.
+* ``profiles.yaml``: conformance profiles, each a group of clause areas a sidecar claims.
 * ``asyncapi.yaml``: both event channels (SSE and WebSocket) as AsyncAPI 3.0; its
   payloads ``$ref`` ``events/*.json``.
 
@@ -28,6 +29,7 @@ from contract._files import (
     CONTRACT_DIR,
     EVENTS_DIR,
     OPENAPI_PATH,
+    PROFILES_PATH,
     STREAM_PATH,
     STREAM_RULES_DOC,
     load_asyncapi,
@@ -45,6 +47,7 @@ from contract._openapi import (
     response_schema,
     status_for,
 )
+from contract._profiles import Profile, ProfileError, Profiles, load_profiles
 from contract._retention import RetentionRules, retention_rules
 from contract._schemas import (
     Violation,
@@ -66,6 +69,7 @@ __all__ = [
     "CONTRACT_DIR",
     "EVENTS_DIR",
     "OPENAPI_PATH",
+    "PROFILES_PATH",
     "STREAM_PATH",
     "STREAM_RULES_DOC",
     "UUID_PATTERN",
@@ -75,6 +79,9 @@ __all__ = [
     "Level",
     "MetricFamily",
     "Operation",
+    "Profile",
+    "ProfileError",
+    "Profiles",
     "RetentionRules",
     "SoakRules",
     "StreamRules",
@@ -88,6 +95,7 @@ __all__ = [
     "load_asyncapi",
     "load_catalogue",
     "load_openapi",
+    "load_profiles",
     "metric_families",
     "metric_family",
     "operation",

@@ -13,6 +13,7 @@ CONTRACT_DIR = Path(__file__).resolve().parent
 OPENAPI_PATH = CONTRACT_DIR / "openapi.yaml"
 EVENTS_DIR = CONTRACT_DIR / "events"
 CLAUSES_PATH = CONTRACT_DIR / "clauses.yaml"
+PROFILES_PATH = CONTRACT_DIR / "profiles.yaml"
 STREAM_PATH = CONTRACT_DIR / "stream.yaml"
 STREAM_RULES_DOC = CONTRACT_DIR / "STREAM_RULES.md"
 ASYNCAPI_PATH = CONTRACT_DIR / "asyncapi.yaml"

@@ -124,7 +124,7 @@ def _verify(args: argparse.Namespace) -> int:
     from suites.plugin.settings import from_cli
     from suites.plugin.target import RunOptions, TargetOptions
 
-    target = from_cli(TargetOptions, args) if args.url else None
+    target = from_cli(TargetOptions, args)
     asked = Verification(target, from_cli(RunOptions, args), from_cli(VerifyOptions, args))
     return main_verify(asked)
 

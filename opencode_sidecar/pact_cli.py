@@ -30,9 +30,19 @@ def add_pact_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="verify a sidecar against the pacts (provider verification)",
         description="Replay every interaction of the pacts against --target, putting it in "
         "each provider state through its public API, and reading its real SSE stream for "
-        "the messages. Exit code: 0 all verified, 1 a mismatch, 2 could not verify.",
+        "the messages. Without --target, start the reference sidecar (like `verify`). "
+        "Exit code: 0 all verified, 1 a mismatch, 2 could not verify.",
     )
-    ver.add_argument("--target", required=True, metavar="URL", help="the sidecar's base URL")
+    ver.add_argument(
+        "--target",
+        metavar="URL",
+        help="the sidecar's base URL (default: start the reference sidecar and verify it)",
+    )
+    ver.add_argument(
+        "--interaction",
+        metavar="DESCRIPTION",
+        help="verify only this interaction or message (as a failure's reproduce line names it)",
+    )
     ver.add_argument("--secret", help="its shared bearer secret, if it has one")
     ver.add_argument("--pact-dir", type=Path, default=PACT_DIR, help="folder of pact files")
     ver.add_argument("--broker-url", help="fetch the pacts from this Pact Broker instead")
@@ -61,26 +71,46 @@ def _model_endpoint(given: str | None) -> Iterator[str]:
         yield server.url
 
 
-def _verify(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _target(args: argparse.Namespace) -> Iterator[tuple[str, str | None]]:
+    """(URL, secret) of --target, or of the embedded reference started for the run."""
     import httpx
 
-    from suites.pact.provider import PactTarget, verify_provider
+    if args.target is None:
+        import tempfile
 
+        from opencode_sidecar.verify import VerifyError, embedded_reference
+
+        with tempfile.TemporaryDirectory(prefix="ocs-pact-") as workdir:
+            try:
+                with embedded_reference("fake", Path(workdir)) as reference:
+                    yield reference.url, reference.secret
+            except VerifyError as exc:
+                raise PactCliError(str(exc)) from None
+        return
     if not args.target.startswith(("http://", "https://")):
         raise PactCliError(f"--target {args.target!r} is not a URL (try http://127.0.0.1:3003)")
-    if args.broker_url is None and not any(args.pact_dir.glob("*.json")):
-        raise PactCliError(
-            f"no pact files in {args.pact_dir} (run `opencode-sidecar pact generate`)"
-        )
     try:
         httpx.get(args.target.rstrip("/") + "/healthz", timeout=5)
     except httpx.HTTPError as exc:
         raise PactCliError(f"cannot reach {args.target}: {exc}") from None
-    with _model_endpoint(args.model_endpoint) as model:
-        target = PactTarget(
-            args.target.rstrip("/"), model, args.secret, args.pact_dir, args.broker_url
+    yield args.target.rstrip("/"), args.secret
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from suites.pact.provider import PactTarget, verify_provider
+
+    if args.broker_url is None and not any(args.pact_dir.glob("*.json")):
+        raise PactCliError(
+            f"no pact files in {args.pact_dir} (run `opencode-sidecar pact generate`)"
         )
-        result = verify_provider(target)
+    with _target(args) as (url, secret), _model_endpoint(args.model_endpoint) as model:
+        if args.target is None:
+            print(f"Verifying the reference sidecar at {url}")
+        target = PactTarget(url, model, secret, args.pact_dir, args.broker_url)
+        result = verify_provider(target, args.interaction)
+    if args.interaction and not result.interactions:
+        raise PactCliError(f"no interaction or message {args.interaction!r} in the pacts")
     for interaction in result.interactions:
         mark = "PASS" if interaction.passed else "FAIL"
         print(f"{mark}  {interaction.description}")

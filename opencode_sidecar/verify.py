@@ -19,8 +19,17 @@ from rich.table import Table
 from suites import SUITES
 from suites.clientkit.harness import ServerStartError, reference_argv, start_server
 from suites.clientkit.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
+from suites.plugin.junit import write_junit
 from suites.plugin.outcomes import EXIT_CODES, NOTE
-from suites.plugin.report import load_report, write_report
+from suites.plugin.report import (
+    SECRET_NOTE,
+    failures,
+    load_report,
+    profile_counts,
+    profile_rows,
+    reason,
+    write_report,
+)
 from suites.plugin.settings import serve_arguments, setting
 from suites.plugin.state import GivenSettings
 from suites.plugin.target import RunOptions, TargetOptions
@@ -60,10 +69,10 @@ class VerifyOptions:
 
 @dataclass(frozen=True)
 class Verification:
-    """What ``verify`` was asked: the target (``None``: start the reference and verify it),
-    how to judge it, and the command's own options."""
+    """What ``verify`` was asked: the target (without a URL: start the reference and verify
+    it, as claiming the target's profiles), how to judge it, and the command's own options."""
 
-    target: TargetOptions | None
+    target: TargetOptions
     run: RunOptions = field(default_factory=RunOptions)
     options: VerifyOptions = field(default_factory=VerifyOptions)
 
@@ -142,9 +151,7 @@ def unused_plugins(suites: tuple[str, ...]) -> tuple[str, ...]:
     return (*UNUSED_PLUGINS, "schemathesis", "hypothesispytest")
 
 
-def pytest_args(
-    suites: tuple[str, ...], verbose: bool, junit: Path | None, workdir: Path
-) -> list[str]:
+def pytest_args(suites: tuple[str, ...], verbose: bool, workdir: Path) -> list[str]:
     """pytest's own arguments: which suites, which plugins, which output. The settings
     travel as objects (:class:`GivenSettings`), never as an argv."""
     ini = workdir / "pytest.ini"
@@ -167,8 +174,6 @@ def pytest_args(
         args += ["-p", f"no:{plugin}"]
     if not verbose:
         args += ["-p", "no:terminal"]
-    if junit:
-        args += ["--junitxml", str(junit), "-o", "junit_suite_name=opencode-sidecar"]
     return args
 
 
@@ -196,33 +201,60 @@ class ProgressPrinter:
             self.console.print(f"        {note}", style="dim", highlight=False, markup=False)
 
 
+PROFILE_STYLE = {**STYLE, "not claimed": "dim", "not run": "dim"}
+
+
 def render(report: dict[str, Any], console: Console) -> None:
+    """The clause table (skip and error reasons beneath it), failures with expected, actual
+    and a reproduce line, the per-profile verdicts, and the verdict."""
     table = Table(title="Clauses", title_justify="left", show_lines=False)
-    for column in ("clause", "level", "title", "outcome"):
+    for column in ("clause", "profile", "level", "title", "outcome"):
         table.add_column(column)
     for clause in report["clauses"]:
         outcome = clause["outcome"]
         table.add_row(
             clause["id"],
+            clause.get("profile", ""),
             clause["level"],
             clause["title"],
             f"[{STYLE[outcome]}]{outcome.upper()}[/]",
         )
     console.print(table)
     for clause in report["clauses"]:
-        for test in clause["tests"]:
-            if test["outcome"] not in ("fail", "error"):
-                continue
+        why = reason(clause)
+        if why:
             console.print(
-                f"[{STYLE[test['outcome']]}]{clause['id']}[/] ({clause['level']}) "
-                f"{test['message']}",
-                highlight=False,
+                f"[{STYLE[clause['outcome']]}]{clause['outcome'].upper():5}[/] {clause['id']}: ",
+                end="",
             )
-            if test.get("expected") is not None:
-                console.print(f"    Expected: {test['expected']}", highlight=False, markup=False)
-                console.print(f"    Actual:   {test['actual']}", highlight=False, markup=False)
-            if test.get("curl"):
-                console.print(f"    Reproduce: {test['curl']}", highlight=False, markup=False)
+            console.print(why, highlight=False, markup=False)
+    found = failures(report)
+    if any(t.get("curl") for _, t in found):
+        console.print(SECRET_NOTE.replace("`", ""), style="dim", highlight=False, markup=False)
+    for clause, test in found:
+        console.print(
+            f"[{STYLE[test['outcome']]}]{clause['id']}[/] ({clause['level']}) ",
+            end="",
+            highlight=False,
+        )
+        console.print(test["message"], highlight=False, markup=False)
+        if test.get("expected") is not None:
+            console.print(f"    Expected: {test['expected']}", highlight=False, markup=False)
+            console.print(f"    Actual:   {test['actual']}", highlight=False, markup=False)
+        if test.get("curl"):
+            console.print(
+                f"    Reproduce: {test['curl']}", highlight=False, markup=False, soft_wrap=True
+            )
+    profiles = Table(title="Profiles", title_justify="left")
+    for column in ("profile", "verdict", "clauses", "covers"):
+        profiles.add_column(column)
+    for row in profile_rows(report):
+        style = PROFILE_STYLE[row["outcome"]]
+        profiles.add_row(
+            row["name"], f"[{style}]{row['outcome'].upper()}[/]", profile_counts(row), row["title"]
+        )
+    if profile_rows(report):
+        console.print(profiles)
     s = report["summary"]
     verdict = report["verdict"]
     colour = {"pass": "bold green", "fail": "bold red", "error": "bold yellow"}[verdict]
@@ -238,11 +270,12 @@ def run_verify(asked: Verification, console: Console | None = None) -> int:
     console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ocs-verify-")))
-        if asked.target is None:
+        if not asked.target.url:
             console.print(
                 f"Starting the reference sidecar (runtime {opts.runtime}) and verifying it..."
             )
             target = stack.enter_context(embedded_reference(opts.runtime, workdir))
+            target = replace(target, profiles=asked.target.profiles)
         else:
             target = asked.target
         check_reachable(target)
@@ -253,7 +286,7 @@ def run_verify(asked: Verification, console: Console | None = None) -> int:
         report_path = workdir / "clauses.json"
         run = replace(asked.run, clause_report=report_path)
         exit_code = pytest.main(
-            pytest_args(opts.chosen_suites, opts.verbose, opts.junit, workdir),
+            pytest_args(opts.chosen_suites, opts.verbose, workdir),
             plugins=[ProgressPrinter(console), GivenSettings(target, run)],
         )
         if not report_path.exists():
@@ -263,6 +296,8 @@ def run_verify(asked: Verification, console: Console | None = None) -> int:
             )
         report = load_report(report_path)
         render(report, console)
+        if opts.junit:
+            write_junit(report, opts.junit)
         if opts.report:
             write_report(report, opts.report)
             console.print(f"Report written to {opts.report}")

@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 from contract import status_for, stream_rules
 from fakes.faults.fault import Fault
 from fakes.faults.kit import route
+from reference_server.errors import from_http_exception
 from reference_server.event_log import Event, encode_message
 from reference_server.hooks import WebSocketFilter
 
@@ -97,6 +98,15 @@ async def unknown_session_upgrades(request: web.Request, handler: Handler) -> we
     return response
 
 
+@web.middleware
+async def no_websocket_route(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A sidecar with REST + SSE only (the seed's minimum): the WebSocket path is an unknown
+    route, answered like any other (404 with the error body)."""
+    if route(request) == OPERATION:
+        return from_http_exception(web.HTTPNotFound())
+    return await handler(request)
+
+
 __all__ = [
     "DropsOutput",
     "ExtraFields",
@@ -108,6 +118,7 @@ __all__ = [
     "NoReplay",
     "NoTerminalFrame",
     "no_upgrade",
+    "no_websocket_route",
     "unknown_session_upgrades",
 ]
 
@@ -178,5 +189,13 @@ FAULTS = [
         "valid: extra fields in WebSocket frames and data",
         catches={"conformance": ()},
         ws=ExtraFields,
+    ),
+    Fault(
+        "no_websocket",
+        "serves REST + SSE only: the WebSocket route is an unknown path (404)",
+        # WS-UPGRADE fails; every other WS-* clause skips naming it as its precondition
+        # (WS-UNKNOWN-SESSION-404 passes: 404); AUTH-* walk only the operations it serves
+        catches={"conformance": ("WS-UPGRADE",), "security": ()},
+        middleware=no_websocket_route,
     ),
 ]

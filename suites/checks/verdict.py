@@ -80,11 +80,26 @@ def check(
         violation(title, expected, actual, response)
 
 
-def capability_absent(reason: str) -> NoReturn:
-    """The clause cannot apply to this target as configured."""
-    pytest.skip(f"capability absent: {reason}")
+ENABLED_BY = "to verify"
+"""How a skip reason names the verify flag that enables its check (``pass --secret to
+verify``); the plugin adds the pytest option the flag becomes."""
+
+
+def enabling(flag: str) -> str:
+    """How to enable a check, naming verify's flag."""
+    return f"pass {flag} {ENABLED_BY}"
+
+
+def capability_absent(reason: str, flag: str | None = None, clause: str | None = None) -> NoReturn:
+    """The clause cannot apply to this target as configured: ``flag`` is the verify flag that
+    enables it, else ``clause`` the one whose capability it needs."""
+    if flag is not None:
+        pytest.skip(f"capability absent: {reason}; {enabling(flag)}")
+    if clause is None:
+        raise TypeError("capability_absent names the flag or the clause that enables the check")
+    pytest.skip(f"capability absent: {reason} (see {clause})")
 
 
 def precondition_failed(clause_id: str, reason: str) -> NoReturn:
     """Another clause this check relies on is violated; that clause reports it."""
-    pytest.skip(f"precondition {clause_id} not met: {reason}")
+    pytest.skip(f"precondition {clause_id} not met: {reason} (see {clause_id})")

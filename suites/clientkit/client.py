@@ -64,28 +64,36 @@ def session_body(
     return body
 
 
+SECRET_ENV = "OPENCODE_SHARED_SECRET"
+"""Reproduce lines read the shared secret from this environment variable."""
+REDACT_EXTENSION = "opencode_sidecar.redact"
+"""``httpx`` request extension holding the secret to keep out of reproduce lines."""
+_NOT_REPRODUCED = ("host", "content-length", "accept-encoding", "connection", "user-agent")
+
+
+def _quoted(text: str, secret: str | None) -> str:
+    """``text`` quoted for a POSIX shell, each occurrence of ``secret`` as
+    ``"$OPENCODE_SHARED_SECRET"`` (expanded by the shell); nothing else is masked."""
+    if not secret or secret not in text:
+        return shlex.quote(text)
+    pieces = text.split(secret)
+    env = f'"${SECRET_ENV}"'
+    return env.join(shlex.quote(p) if p else "" for p in pieces)
+
+
 def to_curl(request: httpx.Request, secret: str | None = None) -> str:
-    """A curl command that reproduces ``request`` (the secret shown as $SIDECAR_SECRET)."""
+    """A curl command that reproduces ``request`` as sent; the shared secret (``secret``, or
+    the one the sending :class:`SidecarClient` knows) reads ``$OPENCODE_SHARED_SECRET``."""
+    secret = secret or request.extensions.get(REDACT_EXTENSION)
     parts = ["curl", "-sS", "-X", request.method]
     for name, value in request.headers.items():
-        if name.lower() in (
-            "host",
-            "content-length",
-            "accept-encoding",
-            "connection",
-            "user-agent",
-        ):
-            continue
-        if name.lower() == "authorization" or (secret and secret in value):
-            scheme = value.split(" ", 1)[0] + " " if " " in value else ""
-            parts += ["-H", f'"{name}: {scheme}$SIDECAR_SECRET"']
-            continue
-        parts += ["-H", shlex.quote(f"{name}: {value}")]
+        if name.lower() not in _NOT_REPRODUCED:
+            parts += ["-H", _quoted(f"{name}: {value}", secret)]
     if request.content:
-        parts += ["--data-binary", shlex.quote(request.content.decode("utf-8", "replace"))]
+        parts += ["--data-binary", _quoted(request.content.decode("utf-8", "replace"), secret)]
     if stream_rules().media_type in request.headers.get("accept", ""):
         parts.insert(1, "-N")
-    parts.append(shlex.quote(str(request.url)))
+    parts.append(_quoted(str(request.url), secret))
     return " ".join(parts)
 
 
@@ -211,11 +219,24 @@ class SidecarClient(_Calls[httpx.Response]):
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        redact: str | None = None,
     ) -> None:
+        """``redact``: a secret this client does not send but must keep out of reproduce
+        lines (an anonymous client of a target with a secret); default ``secret``."""
         self.base_url = base_url.rstrip("/")
         self.secret = secret
+        hide = redact or secret
+
+        def mark(request: httpx.Request) -> None:
+            if hide:
+                request.extensions[REDACT_EXTENSION] = hide
+
         self.http = httpx.Client(
-            base_url=self.base_url, headers=_auth(secret), timeout=timeout, transport=transport
+            base_url=self.base_url,
+            headers=_auth(secret),
+            timeout=timeout,
+            transport=transport,
+            event_hooks={"request": [mark]},
         )
 
     def __enter__(self) -> SidecarClient:

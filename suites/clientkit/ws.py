@@ -20,7 +20,7 @@ import httpx
 import websocket
 
 from contract import operation, stream_rules
-from suites.clientkit.client import SidecarClient
+from suites.clientkit.client import REDACT_EXTENSION, SidecarClient
 from suites.clientkit.recording import Recording, add_event
 from suites.clientkit.sse import SSEEvent
 
@@ -97,6 +97,8 @@ def record_ws(
     url = ws_url(client, session_id)
     headers = handshake_headers(client)
     request = httpx.Request("GET", "http" + url.removeprefix("ws"), headers=headers)
+    if client.secret:
+        request.extensions[REDACT_EXTENSION] = client.secret
     started = time.monotonic()
     try:
         conn = websocket.create_connection(

@@ -138,7 +138,7 @@ def test_session_timeout_ends_with_timeout_error(
     sidecar: SidecarClient, sessions: SessionFactory, target: TargetOptions, max_silence: float
 ) -> None:
     if target.session_timeout is None:
-        capability_absent("the target's SESSION_TIMEOUT was not declared (--session-timeout)")
+        capability_absent("the target's SESSION_TIMEOUT was not declared", flag="--session-timeout")
     rules = stream_rules()
     session_id = sessions.start(MODEL_STALL)
     window = target.session_timeout * 1.5 + 2

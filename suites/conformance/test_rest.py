@@ -15,7 +15,7 @@ from suites.checks.expect import (
     expect_status,
 )
 from suites.checks.negative import invalid_variants
-from suites.checks.verdict import check, violation
+from suites.checks.verdict import check, precondition_failed, violation
 from suites.clientkit.client import SidecarClient, session_body
 from suites.clientkit.rawhttp import post_oversized
 from suites.plugin.fixtures import HELLO_WRITE, LONG_RUNNING, RecordedRun, SessionFactory
@@ -326,7 +326,7 @@ def test_cancel_twice_answers_200_again(sidecar: SidecarClient, sessions: Sessio
     session_id = sessions.start(LONG_RUNNING)
     first = sidecar.cancel(session_id)
     if first.status_code != status_for("cancelSession", "cancelled"):
-        pytest.skip("precondition CANCEL-200 not met")
+        precondition_failed("CANCEL-200", "the first DELETE did not cancel")
     before = sidecar.status(session_id).json().get("last_event_id")
     second = sidecar.cancel(session_id)
     expect_status(second, "cancelSession", "cancelled", "a second DELETE must answer 200 again")
@@ -352,7 +352,7 @@ def test_cancel_finished_session_answers_409(
     sidecar: SidecarClient, hello_run: RecordedRun
 ) -> None:
     if hello_run.status.get("status") != "completed":
-        pytest.skip("precondition: the hello_write session did not complete")
+        precondition_failed("SSE-ONE-TERMINAL", "the hello_write session did not complete")
     response = sidecar.cancel(hello_run.session_id)
     expect_status(response, "cancelSession", "already_finished")
     details = error_details(response)

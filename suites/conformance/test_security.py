@@ -7,11 +7,12 @@ import uuid
 import httpx
 import pytest
 
-from contract import operations, status_for
+from contract import Operation, status_for
 from suites.checks.expect import expect_error_body
 from suites.checks.verdict import capability_absent, check
 from suites.clientkit.client import SidecarClient, session_body
 from suites.clientkit.recording import record
+from suites.plugin.claims import claimed_operations, served
 from suites.plugin.fixtures import HELLO_WRITE, LONG_RUNNING, SessionFactory
 from suites.plugin.target import TargetOptions
 
@@ -62,10 +63,16 @@ def test_routes_need_the_bearer_token(
     sessions: SessionFactory,
 ) -> None:
     if not target.secret:
-        capability_absent("the target runs without a shared secret (--sidecar-secret)")
+        capability_absent("the target runs without a shared secret", flag="--secret")
     some_id = str(uuid.uuid4())
-    for op in operations().values():
-        if op.public:
+    live = sessions.start(HELLO_WRITE)
+
+    def authenticated(op: Operation) -> httpx.Response:
+        path = op.url_path(session_id=live) if "{session_id}" in op.path else op.path
+        return sidecar.http.request(op.method, path, timeout=10.0)
+
+    for op in claimed_operations(target):
+        if op.public or not served(op, authenticated):
             continue
         path = op.url_path(session_id=some_id) if "{session_id}" in op.path else op.path
         for headers in (
@@ -85,8 +92,7 @@ def test_routes_need_the_bearer_token(
                 response,
             )
             expect_error_body(response, "the 401 must carry the JSON error body")
-    session_id = sessions.start(HELLO_WRITE)
-    allowed = sidecar.status(session_id)
+    allowed = sidecar.status(live)
     check(
         allowed.status_code != status_for("getSessionStatus", "unauthorized"),
         "the right bearer token must be accepted",

@@ -19,7 +19,7 @@ from suites.clientkit.recording import Recording
 from suites.clientkit.ws import record_ws
 from suites.conformance import _checks
 from suites.conformance._checks import SSE, WEBSOCKET
-from suites.plugin.fixtures import CHATTY, SessionFactory, StalledRuns, WebSocketRun
+from suites.plugin.fixtures import CHATTY, SessionFactory, WebSocketRun
 
 OPERATION = WEBSOCKET.operation_id
 
@@ -65,8 +65,8 @@ def test_websocket_of_unknown_session_answers_404(
 
 
 @pytest.mark.clause("WS-FRAME-SCHEMA")
-def test_every_frame_fits_the_frame_schema(ws_run: WebSocketRun, stalled_runs: StalledRuns) -> None:
-    for rec in (ws_run.live, stalled_runs.ws):
+def test_every_frame_fits_the_frame_schema(ws_run: WebSocketRun, stalled_ws_run: Recording) -> None:
+    for rec in (ws_run.live, stalled_ws_run):
         WEBSOCKET.need_stream(rec)
         check(bool(rec.frames), "the WebSocket must carry frames", ">= 1 frame", 0, rec.response)
         for frame in rec.frames:
@@ -139,9 +139,9 @@ def test_resume_after_message(
 
 @pytest.mark.clause("WS-HEARTBEAT")
 def test_silent_websocket_gets_heartbeat_frames(
-    stalled_runs: StalledRuns, max_silence: float
+    stalled_ws_run: Recording, max_silence: float
 ) -> None:
-    _checks.heartbeats(WEBSOCKET, stalled_runs.ws, max_silence)
+    _checks.heartbeats(WEBSOCKET, stalled_ws_run, max_silence)
 
 
 def _trusted_sse(rec: Recording, completed: bool) -> None:

@@ -27,8 +27,9 @@ def crash(
 ) -> Crash:
     if not target.restart_cmd:
         capability_absent(
-            "no restart command: pass --sidecar-restart-cmd CMD (SIGKILL the target and start "
-            "it again on the same URL) to run the durability suite"
+            "no restart command (a shell command that kills the target with SIGKILL and "
+            "starts it again on the same URL)",
+            flag="--restart-cmd",
         )
     return crash_and_restart(target, sidecar, model_endpoint, api_key, max_silence)
 

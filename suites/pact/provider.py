@@ -8,6 +8,7 @@ with its mismatches (path, expected, actual).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,30 @@ class PactTarget:
     settle_timeout: float = 30.0
 
 
+@dataclass(frozen=True)
+class Mismatch:
+    """One difference Pact found: where, what the pact expected, what the provider did."""
+
+    path: str
+    text: str
+    expected: str | None = None
+    actual: str | None = None
+
+    def line(self) -> str:
+        detail = f" (expected {self.expected}, actual {self.actual})" if self.expected else ""
+        return f"{self.path}: {self.text}{detail}"
+
+
 @dataclass
 class InteractionResult:
     description: str
     passed: bool
-    mismatches: list[str] = field(default_factory=list)
+    details: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def mismatches(self) -> list[str]:
+        """One line per mismatch."""
+        return [m.line() for m in self.details]
 
 
 @dataclass
@@ -60,7 +80,7 @@ def verify_provider(target: PactTarget, description: str | None = None) -> PactR
     else:
         verifier.add_source(target.pact_dir)
     if description is not None:
-        verifier.filter(description)
+        verifier.filter(f"^{re.escape(description)}$")  # a regex to Pact: this one only
     verifier.message_handler(lambda name, metadata: states.message(name))
     verifier.set_coloured_output(enabled=False)
     with StateServer(states) as server, client:
@@ -79,19 +99,21 @@ def _interactions(results: dict[str, Any]) -> list[InteractionResult]:
     for item in results.get("interactionResults", []) or []:
         result = InteractionResult(str(item.get("description")), item.get("result") == "OK")
         if not result.passed:
-            result.mismatches = _mismatch_lines(item.get("mismatch") or {})
+            result.details = _mismatches(item.get("mismatch") or {})
         found.append(result)
     return found
 
 
-def _mismatch_lines(mismatch: dict[str, Any]) -> list[str]:
-    """One line per mismatch: where, what was expected, what the provider did."""
-    lines: list[str] = []
+def _mismatches(mismatch: dict[str, Any]) -> list[Mismatch]:
+    """Each mismatch Pact reports: where, what was expected, what the provider did."""
+    found: list[Mismatch] = []
     for m in mismatch.get("mismatches", []) or []:
-        where = m.get("path") or m.get("key") or m.get("type", "")
-        text = m.get("mismatch") or m.get("description") or ""
-        detail = f" (expected {m['expected']}, actual {m['actual']})" if "expected" in m else ""
-        lines.append(f"{where}: {text}{detail}")
-    if not lines:
-        lines.append(str(mismatch.get("message") or mismatch.get("type") or "failed"))
-    return lines
+        where = str(m.get("path") or m.get("key") or m.get("type", ""))
+        text = str(m.get("mismatch") or m.get("description") or "")
+        if "expected" in m:
+            found.append(Mismatch(where, text, str(m["expected"]), str(m.get("actual"))))
+        else:
+            found.append(Mismatch(where, text))
+    if not found:
+        found.append(Mismatch("", str(mismatch.get("message") or mismatch.get("type") or "failed")))
+    return found

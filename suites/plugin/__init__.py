@@ -11,15 +11,16 @@ clause report (``--sidecar-clause-report``) that ``opencode-sidecar verify`` ren
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Generator
 
 import pytest
 
-from contract import Catalogue, load_catalogue
-from suites.checks.verdict import ClauseViolation
+from contract import Catalogue, load_catalogue, load_profiles
+from suites.checks.verdict import ENABLED_BY, ClauseViolation
 from suites.plugin.outcomes import ClauseRecorder, TestResult, classify
-from suites.plugin.settings import add_pytest_options, from_pytest, redacted
+from suites.plugin.settings import add_pytest_options, from_pytest, plugin_option_of, redacted
 from suites.plugin.state import GivenSettings, recorder_key, run_key, target_key
 from suites.plugin.target import RunOptions, TargetOptions
 
@@ -57,7 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
         run = from_pytest(RunOptions, config)
     config.stash[target_key] = target
     config.stash[run_key] = run
-    config.stash[recorder_key] = ClauseRecorder(load_catalogue())
+    claimed = target.profiles if target is not None and target.profiles else None
+    config.stash[recorder_key] = ClauseRecorder(load_catalogue(), load_profiles(), claimed)
     if target is not None:
         config.stash[previous_profile_key] = _hypothesis_profile(run)
     from suites.plugin import fixtures
@@ -115,16 +117,54 @@ def pytest_collection_modifyitems(
         raise pytest.UsageError(
             "clause ids missing from contract/clauses.yaml:\n  " + "\n  ".join(unknown)
         )
-    run = config.stash[run_key]
-    if run.only or run.skip:
-        wanted = _matching(catalogue, run.only or ("*",)) - _matching(catalogue, run.skip)
-        keep = [i for i in items if set(clause_ids(i)) & wanted]
+    wanted = selected_clauses(config)
+    target, run = config.stash[target_key], config.stash[run_key]
+    narrowed = bool(run.only or run.skip or (target is not None and target.profiles))
+    keep = [i for i in items if set(clause_ids(i)) & wanted or not (clause_ids(i) or narrowed)]
+    if len(keep) < len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in keep])
         items[:] = keep
     recorder = config.stash[recorder_key]
     for item in items:
         for clause_id in clause_ids(item):
-            recorder.expect(clause_id)
+            if clause_id in wanted:
+                recorder.expect(clause_id)
+
+
+def selected_clauses(config: pytest.Config) -> set[str]:
+    """Active clauses of the profiles the target claims, narrowed by --only and --skip."""
+    catalogue, profiles = load_catalogue(), load_profiles()
+    target, run = config.stash[target_key], config.stash[run_key]
+    chosen = {
+        c.id
+        for c in catalogue.active()
+        if target is None or target.claims(profiles.of_area(c.area))
+    }
+    if run.only:
+        chosen &= _matching(catalogue, run.only)
+    return chosen - _matching(catalogue, run.skip)
+
+
+ENABLING = re.compile(rf"pass (--[a-z-]+) {ENABLED_BY}")
+
+
+def with_pytest_options(reason: str) -> str:
+    """A skip reason naming verify's flag, with the pytest option that flag becomes."""
+
+    def add(match: re.Match[str]) -> str:
+        option = plugin_option_of((TargetOptions, RunOptions), match.group(1))
+        return match.group(0) + (f" (pytest plugin: {option})" if option else "")
+
+    return ENABLING.sub(add, reason)
+
+
+def item_id(item: pytest.Item) -> str:
+    """The item's node id, with the operation of a Schemathesis item (whose node ids are
+    all ``test_fuzz.py::test_operation``), e.g. ``...::test_operation[POST /sessions]``."""
+    label = getattr(item, "operation_label", None)
+    if isinstance(label, str) and label not in item.nodeid:
+        return f"{item.nodeid}[{label}]"
+    return item.nodeid
 
 
 @pytest.hookimpl(wrapper=True)
@@ -135,17 +175,23 @@ def pytest_runtest_makereport(
     ids = clause_ids(item)
     if not ids:
         return report
+    if report.skipped and isinstance(report.longrepr, tuple):
+        where, line, reason = report.longrepr
+        report.longrepr = (where, line, with_pytest_options(reason))
     report.user_properties.append(("clauses", " ".join(ids)))
     result = classify(report, call)
     if result is not None:
         recorder = item.config.stash[recorder_key]
         exc = call.excinfo.value if call.excinfo is not None else None
         violated = getattr(exc, "clauses", None) if isinstance(exc, ClauseViolation) else None
+        nodeid = item_id(item)
         for clause_id in ids:
+            if clause_id not in recorder.expected:
+                continue  # deselected (--only/--skip) or of a profile the target does not claim
             if violated is not None and clause_id not in violated:
-                recorder.add(clause_id, TestResult(item.nodeid, "pass", report.duration))
+                recorder.add(clause_id, TestResult(nodeid, "pass", report.duration))
             else:
-                recorder.add(clause_id, TestResult(nodeid=item.nodeid, **result))
+                recorder.add(clause_id, TestResult(nodeid=nodeid, **result))
     return report
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +52,7 @@ def sidecar(target: TargetOptions) -> Iterator[SidecarClient]:
 @pytest.fixture(scope="session")
 def anonymous(target: TargetOptions) -> Iterator[SidecarClient]:
     """A client without credentials."""
-    with SidecarClient(target.url) as client:
+    with SidecarClient(target.url, redact=target.secret) as client:
         yield client
 
 
@@ -162,46 +162,54 @@ def failed_run(
     return _recorded_run(sidecar, model_endpoint, api_key, MODEL_500, max_silence)
 
 
-@dataclass(frozen=True)
-class StalledRuns:
-    """One session whose model stalls, read at once over SSE and over the WebSocket."""
-
-    sse: Recording
-    ws: Recording
+def _stalled_read(
+    read: Callable[[str, float], Recording],
+    client: SidecarClient,
+    endpoint: str,
+    api_key: str,
+    heartbeat_interval: float,
+) -> Recording:
+    """A session whose model stalls, read for two heartbeat intervals with ``read``: only
+    heartbeats can keep the read alive. Each transport reads its own session, so a
+    transport the target lacks never touches another's clauses."""
+    factory = SessionFactory(client, endpoint, api_key)
+    session_id = factory.start(MODEL_STALL)
+    try:
+        return read(session_id, 2 * heartbeat_interval + 0.5)
+    finally:
+        factory.cancel_all()  # free its slot at once (CREATE-LIMIT-503 counts running sessions)
 
 
 @pytest.fixture(scope="session")
-def stalled_runs(
+def stalled_run(
     sidecar: SidecarClient,
     model_endpoint: str,
     api_key: str,
     target: TargetOptions,
     max_silence: float,
-) -> StalledRuns:
-    """A session whose model stalls, read for two heartbeat intervals on both transports:
-    only heartbeats can keep them alive."""
-    factory = SessionFactory(sidecar, model_endpoint, api_key)
-    session_id = factory.start(MODEL_STALL)
-    window = 2 * target.heartbeat_interval + 0.5
-    found: dict[str, Recording] = {}
+) -> Recording:
+    """A stalled session read over SSE."""
 
-    def read_ws() -> None:
-        found["ws"] = record_ws(sidecar, session_id, max_silence=max_silence, window=window)
+    def read(session_id: str, window: float) -> Recording:
+        return record(sidecar, session_id, max_silence=max_silence, window=window)
 
-    reader = threading.Thread(target=read_ws)
-    reader.start()
-    try:
-        sse = record(sidecar, session_id, max_silence=max_silence, window=window)
-    finally:
-        reader.join()
-    factory.cancel_all()  # free its slot at once (CREATE-LIMIT-503 counts running sessions)
-    return StalledRuns(sse, found["ws"])
+    return _stalled_read(read, sidecar, model_endpoint, api_key, target.heartbeat_interval)
 
 
 @pytest.fixture(scope="session")
-def stalled_run(stalled_runs: StalledRuns) -> Recording:
-    """The SSE read of :func:`stalled_runs`."""
-    return stalled_runs.sse
+def stalled_ws_run(
+    sidecar: SidecarClient,
+    model_endpoint: str,
+    api_key: str,
+    target: TargetOptions,
+    max_silence: float,
+) -> Recording:
+    """A stalled session read over the WebSocket."""
+
+    def read(session_id: str, window: float) -> Recording:
+        return record_ws(sidecar, session_id, max_silence=max_silence, window=window)
+
+    return _stalled_read(read, sidecar, model_endpoint, api_key, target.heartbeat_interval)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from contract import Catalogue, Level
+from contract import Catalogue, Level, Profiles
 from suites.checks.verdict import ClauseViolation, Outcome
 
 UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout)
@@ -44,6 +44,7 @@ def classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[str
         return {"outcome": Outcome.PASS, "duration": report.duration, "message": note}
     if report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
         return {"outcome": Outcome.SKIP, "duration": report.duration, "message": reason}
     if not report.failed:
         return None
@@ -58,12 +59,13 @@ def classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[str
             "curl": exc.curl,
         }
     if isinstance(exc, UNREACHABLE):
-        message = f"target unreachable: {exc}"
+        message = f"target unreachable: {exc} (is it running at the URL of --target?)"
         return {"outcome": Outcome.ERROR, "duration": report.duration, "message": message}
     if report.when == "call" and isinstance(exc, AssertionError):
         return {"outcome": Outcome.FAIL, "duration": report.duration, "message": str(exc)[:2000]}
     text = f"{type(exc).__name__}: {exc}" if exc is not None else str(report.longrepr)[:2000]
-    return {"outcome": Outcome.ERROR, "duration": report.duration, "message": text[:2000]}
+    text = f"{text[:1900]} ({report.when}; rerun with --verbose for pytest's traceback)"
+    return {"outcome": Outcome.ERROR, "duration": report.duration, "message": text}
 
 
 @dataclass
@@ -71,6 +73,9 @@ class ClauseRecorder:
     """Collects test results per clause id for one run."""
 
     catalogue: Catalogue
+    profiles: Profiles
+    claimed: tuple[str, ...] | None = None
+    """Profiles the target claims (``None``: all)."""
     expected: list[str] = field(default_factory=list)
     results: dict[str, list[TestResult]] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
@@ -94,12 +99,27 @@ class ClauseRecorder:
         return level is Level.MUST or (strict and level is Level.SHOULD)
 
     def verdict(self, strict: bool) -> str:
-        outcomes = {c: self.outcome(c) for c in self.expected}
-        if any(o == "fail" and self.blocking(c, strict) for c, o in outcomes.items()):
-            return "fail"
-        if any(o == "error" and self.blocking(c, strict) for c, o in outcomes.items()):
-            return "error"
-        return "pass"
+        return _verdict({c: self.outcome(c) for c in self.expected}, self, strict)
+
+    def profile_outcomes(self, strict: bool) -> list[dict[str, Any]]:
+        """Per profile: ``not claimed``, ``not run`` (claimed, but no clause of it was
+        selected), else its verdict over its clauses (``pass``/``fail``/``error``)."""
+        result = []
+        for profile in self.profiles.profiles:
+            ids = [c for c in self.expected if self.profiles.of_clause(c) == profile.name]
+            counts = {o.value: 0 for o in Outcome}
+            for clause_id in ids:
+                counts[self.outcome(clause_id)] += 1
+            if self.claimed is not None and profile.name not in self.claimed:
+                outcome = "not claimed"
+            elif not ids:
+                outcome = "not run"
+            else:
+                outcome = _verdict({c: self.outcome(c) for c in ids}, self, strict)
+            result.append(
+                {"name": profile.name, "title": profile.title, "outcome": outcome, **counts}
+            )
+        return result
 
     def exit_code(self, strict: bool) -> int:
         return EXIT_CODES[self.verdict(strict)]
@@ -116,6 +136,7 @@ class ClauseRecorder:
                     "id": clause.id,
                     "level": clause.level.value,
                     "area": clause.area,
+                    "profile": self.profiles.of_area(clause.area),
                     "title": clause.title,
                     "requirement": clause.requirement,
                     "outcome": outcome,
@@ -131,9 +152,19 @@ class ClauseRecorder:
             "duration_s": round(time.time() - self.started, 3),
             "summary": summary,
             "verdict": self.verdict(strict),
+            "profiles": self.profile_outcomes(strict),
             "clauses": clauses,
         }
 
     def write(self, path: Path, target: dict[str, Any], strict: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.as_dict(target, strict), indent=2) + "\n")
+
+
+def _verdict(outcomes: dict[str, str], recorder: ClauseRecorder, strict: bool) -> str:
+    """``fail`` if a blocking clause failed, else ``error`` if one errored, else ``pass``."""
+    if any(o == "fail" and recorder.blocking(c, strict) for c, o in outcomes.items()):
+        return "fail"
+    if any(o == "error" and recorder.blocking(c, strict) for c, o in outcomes.items()):
+        return "error"
+    return "pass"

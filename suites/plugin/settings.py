@@ -197,6 +197,16 @@ def from_pytest(cls: type[S], config: pytest.Config, env: Mapping[str, str] | No
     return build(cls, values)
 
 
+def plugin_option_of(classes: Sequence[type[DataclassInstance]], cli_flag: str) -> str | None:
+    """The pytest option of the setting whose ``opencode-sidecar verify`` flag is
+    ``cli_flag`` (``--secret`` -> ``--sidecar-secret``), if it has one."""
+    for cls in classes:
+        for field, s in declared(cls):
+            if s.flag == cli_flag and s.pytest:
+                return pytest_flag(field)
+    return None
+
+
 def serve_arguments(cls: type[DataclassInstance], values: Mapping[str, Any]) -> list[str]:
     """The ``serve`` flags that start a reference sidecar declaring ``values`` (settings of
     ``cls`` by field name; ``None`` values and settings without a serve flag are left out)."""

@@ -30,7 +30,7 @@ class GivenSettings:
 def target_or_skip(config: pytest.Config) -> TargetOptions:
     target = config.stash[target_key]
     if target is None:
-        pytest.skip("no target: pass --sidecar-url (or SIDECAR_URL)")
+        pytest.skip("no target: pass --sidecar-url URL (or SIDECAR_URL); verify: --target URL")
     return target
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract import load_profiles
 from suites.plugin.settings import setting
 
 
@@ -112,12 +113,25 @@ class TargetOptions:
         env="SIDECAR_RESTART_CMD",
         metavar="CMD",
     )
+    profiles: tuple[str, ...] = setting(
+        "conformance profiles the target claims, e.g. core,websocket (default: all of "
+        f"{', '.join(load_profiles().names)}); the clauses of the others are not run and their "
+        "profile is reported 'not claimed'",
+        flag="--profile",
+        repeat=True,
+        choices=load_profiles().names,
+        metavar="PROFILE",
+    )
     pid: int | None = setting(
         "the target's PID, when it runs on this machine (soak: its open fds and RSS)",
         metavar="PID",
         flag="--pid",
         parse=int,
     )
+
+    def claims(self, profile: str) -> bool:
+        """Whether the target claims ``profile`` (no profile named: it claims them all)."""
+        return not self.profiles or profile in self.profiles
 
 
 @dataclass(frozen=True)

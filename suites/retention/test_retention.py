@@ -47,11 +47,14 @@ def finished(
 ) -> Finished:
     retention = target.session_retention
     if retention is None:
-        capability_absent("the target's SESSION_RETENTION was not declared (--session-retention)")
+        capability_absent(
+            "the target's SESSION_RETENTION was not declared", flag="--session-retention"
+        )
     if retention > MAX_TESTED_RETENTION:
         capability_absent(
             f"SESSION_RETENTION {retention:g} s is too long to wait for (at most "
-            f"{MAX_TESTED_RETENTION:g} s): verify a test instance with a shorter one"
+            f"{MAX_TESTED_RETENTION:g} s): verify a test instance with a shorter one",
+            flag="--session-retention",
         )
     sessions = SessionFactory(sidecar, model_endpoint, api_key)
     session_id = sessions.start(SCENARIO)
@@ -120,12 +123,13 @@ def test_beyond_the_cap_the_oldest_finished_session_is_gone(
     cap = target.max_retained_sessions
     if cap is None:
         capability_absent(
-            "the target's MAX_RETAINED_SESSIONS was not declared (--max-retained-sessions)"
+            "the target's MAX_RETAINED_SESSIONS was not declared", flag="--max-retained-sessions"
         )
     if cap > MAX_TESTED_CAP:
         capability_absent(
             f"MAX_RETAINED_SESSIONS {cap} is too many to fill (at most {MAX_TESTED_CAP}): "
-            "verify a test instance with a smaller one"
+            "verify a test instance with a smaller one",
+            flag="--max-retained-sessions",
         )
     churn = Churn(
         sidecar, SessionFactory(sidecar, model_endpoint, api_key), target, CAP_CONCURRENCY, SCENARIO

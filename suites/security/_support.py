@@ -10,21 +10,30 @@ from typing import Any
 
 import httpx
 
-from contract import Operation, operations, stream_rules
+from contract import Operation, stream_rules
 from suites.clientkit.client import SidecarClient
 from suites.clientkit.recording import Recording
+from suites.plugin.claims import claimed_operations, served
 from suites.plugin.target import TargetOptions
 
 _PARAM = re.compile(r"\{([^}]+)\}")
 
 
-def guarded_operations(target: TargetOptions) -> list[Operation]:
-    """Every operation that needs the bearer token on this target (from the contract)."""
+def guarded_operations(target: TargetOptions, sidecar: SidecarClient, live: str) -> list[Operation]:
+    """Every operation that needs the bearer token on this target (from the contract), of
+    the profiles it claims and served by it (see :mod:`suites.plugin.claims`; ``live``: a running
+    session's id)."""
     return [
         op
-        for op in operations().values()
-        if not op.public and not (target.metrics_public and op.operation_id == "getMetrics")
+        for op in claimed_operations(target)
+        if not op.public
+        and not (target.metrics_public and op.operation_id == "getMetrics")
+        and served(op, lambda o: call_raw(sidecar, o, live, _bearer(sidecar)))
     ]
+
+
+def _bearer(client: SidecarClient) -> dict[str, str]:
+    return {"Authorization": f"Bearer {client.secret}"} if client.secret else {}
 
 
 def path_of(op: Operation, session_id: str) -> str:

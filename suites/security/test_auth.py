@@ -26,7 +26,7 @@ from suites.security._support import (
 
 def _secret(target: TargetOptions) -> str:
     if not target.secret:
-        capability_absent("the target runs without a shared secret (--sidecar-secret)")
+        capability_absent("the target runs without a shared secret", flag="--secret")
     return target.secret
 
 
@@ -45,7 +45,7 @@ def test_every_guarded_operation_refuses_and_does_nothing(
     running = sessions.start(LONG_RUNNING)
     fresh = str(uuid.uuid4())
     body = session_body(fresh, "Play quick.", sessions.config(QUICK))
-    for op in guarded_operations(target):
+    for op in guarded_operations(target, sidecar, running):
         response = call_raw(anonymous, op, running, {}, body)
         expected = _unauthorized(op.operation_id)
         check(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import statistics
 import struct
 import threading
 import time
@@ -231,6 +232,57 @@ class ProbeSampler:
         return percentile(self.latencies_ms, 0.99)
 
 
+RSS_SAMPLES = 5
+"""RSS readings per memory figure (their median): one reading can land on a transient."""
+RSS_SAMPLE_INTERVAL = 0.1
+
+
+def steady_rss(client: SidecarClient, pid: int | None) -> float | None:
+    """The median of :data:`RSS_SAMPLES` RSS readings (``None``: not observable)."""
+    readings: list[float] = []
+    for i in range(RSS_SAMPLES):
+        if i:
+            time.sleep(RSS_SAMPLE_INTERVAL)
+        rss = footprint(client, pid).rss
+        if rss is None:
+            return None
+        readings.append(rss)
+    return statistics.median(readings)
+
+
+def settled_rss(client: SidecarClient, pid: int | None, timeout: float = 5.0) -> float | None:
+    """:func:`steady_rss` once it stops growing (by less than 1 MiB between two medians, or
+    after ``timeout`` seconds): a loaded machine may still be filling buffers."""
+    deadline = time.monotonic() + timeout
+    last = steady_rss(client, pid)
+    while last is not None and time.monotonic() < deadline:
+        now = steady_rss(client, pid)
+        if now is None or now - last < 2**20:
+            return now if now is None else max(now, last)
+        last = now
+    return last
+
+
+def mib(value: float) -> str:
+    return f"{value / 2**20:.2f} MiB"
+
+
+def stalled_reader_cost(
+    start: float, control: float, held: float, readers: int
+) -> tuple[float, str]:
+    """Bytes per stalled reader, and the formula with its numbers. The same output read by
+    one fast reader (``control - start``) is the session's own cost; a negative change
+    (garbage collected during the fast read) is clamped to 0, never billed to readers."""
+    output_cost = max(0.0, control - start)
+    per_reader = max(0.0, held - control - output_cost) / readers
+    formula = (
+        f"per reader = (with stalled readers {mib(held)} - after one fast read "
+        f"{mib(control)} - output cost max(0, {mib(control)} - start {mib(start)}) = "
+        f"{mib(output_cost)}) / {readers} readers = {mib(per_reader)}"
+    )
+    return per_reader, formula
+
+
 # ------------------------------------------------------------------ timing re-checks
 @dataclass(frozen=True)
 class Timed:
@@ -241,8 +293,8 @@ class Timed:
 
 
 def timed_check(measure: Callable[[], Timed], first: Timed) -> tuple[Timed, str]:
-    """A timing result out of its band is re-measured once, in isolation, before it counts:
-    (final result, note saying it was re-checked)."""
+    """A timing (or memory) result out of its band is re-measured once, in isolation, before
+    it counts: (final result, note saying it was re-checked)."""
     if first.ok:
         return first, first.text
     again = measure()

@@ -18,7 +18,7 @@ from suites.plugin.fixtures import SessionFactory
 from suites.plugin.outcomes import NOTE
 from suites.plugin.target import RunOptions, TargetOptions
 from suites.soak._support import (
-    Footprint,
+    RSS_SAMPLES,
     Leave,
     ProbeSampler,
     StreamRefusedError,
@@ -28,7 +28,11 @@ from suites.soak._support import (
     all_reset,
     footprint,
     has_ended,
+    mib,
     open_streams,
+    settled_rss,
+    stalled_reader_cost,
+    steady_rss,
     timed_check,
     wait_for_streams,
 )
@@ -92,7 +96,7 @@ def _note(record_property: Note, text: str) -> None:
 def _baseline_streams(sidecar: SidecarClient) -> float:
     value = active_streams(sidecar)
     if value is None:
-        capability_absent("/metrics shows no active streams gauge (METRICS-FAMILIES)")
+        capability_absent("/metrics shows no active streams gauge", clause="METRICS-FAMILIES")
     return value
 
 
@@ -238,13 +242,14 @@ def test_probes_stay_fast_while_readers_stall(
     _note(record_property, note)
 
 
-def _rss_or_skip(fp: Footprint) -> float:
-    if fp.rss is None:
+def _rss_or_skip(rss: float | None) -> float:
+    if rss is None:
         capability_absent(
-            "the target's RSS is not observable: pass its PID (--pid / --sidecar-pid) or "
-            "expose process_resident_memory_bytes on /metrics"
+            "the target's RSS is not observable: give its PID, or expose "
+            "process_resident_memory_bytes on /metrics",
+            flag="--pid",
         )
-    return fp.rss
+    return rss
 
 
 @pytest.mark.clause("SOAK-MEMORY-BASELINE")
@@ -256,28 +261,37 @@ def test_memory_returns_to_baseline_after_a_storm(
     record_property: Note,
 ) -> None:
     rules = plan.rules
-    baseline = _rss_or_skip(footprint(sidecar, target.pid))
+    _rss_or_skip(steady_rss(sidecar, target.pid))
     running = Running(sidecar, sessions)
     baseline_streams = _baseline_streams(sidecar)
-    before = footprint(sidecar, target.pid)
-    disconnects = 0
-    for _ in plan.cycles():
-        for how in Leave:
-            _cycle(sidecar, target, running(), how, 2 * rules.streams_per_cycle, baseline_streams)
-            disconnects += 2 * rules.streams_per_cycle
-    wait_for_streams(sidecar, baseline_streams, rules.release_seconds)
-    time.sleep(0.3)
-    after = footprint(sidecar, target.pid)
-    rss = _rss_or_skip(after)
-    allowed = rules.rss_allowed(baseline)
-    figures = f"{disconnects} disconnects; before: {before.show()}; after: {after.show()}"
+
+    def measure() -> Timed:
+        baseline = _rss_or_skip(steady_rss(sidecar, target.pid))
+        disconnects = 0
+        for _ in plan.cycles():
+            for how in Leave:
+                streams = 2 * rules.streams_per_cycle
+                _cycle(sidecar, target, running(), how, streams, baseline_streams)
+                disconnects += streams
+        wait_for_streams(sidecar, baseline_streams, rules.release_seconds)
+        time.sleep(0.3)
+        after = _rss_or_skip(steady_rss(sidecar, target.pid))
+        allowed = rules.rss_allowed(baseline)
+        text = (
+            f"RSS after {disconnects} disconnects {mib(after)} <= allowed {mib(allowed)} = "
+            f"max(baseline {mib(baseline)} x {1 + rules.rss_tolerance_ratio:g}, baseline + "
+            f"{mib(rules.rss_tolerance_bytes)}) (medians of {RSS_SAMPLES} readings)"
+        )
+        return Timed(after <= allowed, text)
+
+    result, note = timed_check(measure, measure())
     check(
-        rss <= allowed,
+        result.ok,
         "RSS must return near its baseline after a storm of disconnects",
-        f"<= {allowed / MIB:.1f} MiB",
-        figures,
+        "RSS within its baseline's tolerance",
+        note,
     )
-    _note(record_property, figures)
+    _note(record_property, note)
 
 
 def _drain(sidecar: SidecarClient, session_id: str) -> None:
@@ -297,35 +311,30 @@ def test_stalled_readers_cannot_grow_server_buffers(
 ) -> None:
     rules = plan.rules
     readers = rules.stalled_readers
-    start = footprint(sidecar, target.pid)
-    _rss_or_skip(start)
-    # A control: the same large output, read by one fast reader only.
-    _drain(sidecar, sessions.start(rules.flood_scenario))
-    control = footprint(sidecar, target.pid)
-    session_id = sessions.start(rules.flood_scenario)
-    with all_reset(_open(target, session_id, readers, rules.stalled_receive_buffer)):
-        _drain(sidecar, session_id)
-        time.sleep(0.5)
-        held = footprint(sidecar, target.pid)
-    start_rss, control_rss, held_rss = (
-        _rss_or_skip(start),
-        _rss_or_skip(control),
-        _rss_or_skip(held),
-    )
-    output_cost = control_rss - start_rss
-    per_reader = max(0.0, (held_rss - control_rss) - output_cost) / readers
-    figures = (
-        f"{readers} stalled readers: {per_reader / MIB:.2f} MiB each "
-        f"(start: {start.show()}; after one fast read: {control.show()}; "
-        f"with stalled readers: {held.show()})"
-    )
+    _rss_or_skip(steady_rss(sidecar, target.pid))
+
+    def measure() -> Timed:
+        start = _rss_or_skip(steady_rss(sidecar, target.pid))
+        # A control: the same large output, read by one fast reader only.
+        _drain(sidecar, sessions.start(rules.flood_scenario))
+        control = _rss_or_skip(steady_rss(sidecar, target.pid))
+        session_id = sessions.start(rules.flood_scenario)
+        with all_reset(_open(target, session_id, readers, rules.stalled_receive_buffer)):
+            _drain(sidecar, session_id)
+            time.sleep(0.5)
+            held = _rss_or_skip(settled_rss(sidecar, target.pid))
+        per_reader, formula = stalled_reader_cost(start, control, held, readers)
+        text = f"{formula} (medians of {RSS_SAMPLES} readings)"
+        return Timed(per_reader <= rules.stalled_reader_bytes, text)
+
+    result, note = timed_check(measure, measure())
     check(
-        per_reader <= rules.stalled_reader_bytes,
+        result.ok,
         "a reader that stops reading must cost the server bounded memory",
         f"<= {rules.stalled_reader_bytes / MIB:g} MiB per stalled reader",
-        figures,
+        note,
     )
-    _note(record_property, figures)
+    _note(record_property, note)
 
 
 # ------------------------------------------------------------------ memory under churn
@@ -349,8 +358,9 @@ def _fill_retention(churn: Churn, target: TargetOptions) -> str:
         return f"warm-up: {done} sessions over SESSION_RETENTION={window:g} s"
     capability_absent(
         "cannot fill the target's retention: declare a MAX_RETAINED_SESSIONS of at most "
-        f"{rules.churn_warmup_max_sessions} (--max-retained-sessions) or a SESSION_RETENTION "
-        f"of at most {MAX_TIME_WARMUP:g} s (--session-retention)"
+        f"{rules.churn_warmup_max_sessions} or a SESSION_RETENTION of at most "
+        f"{MAX_TIME_WARMUP:g} s (or pass --session-retention)",
+        flag="--max-retained-sessions",
     )
 
 
@@ -363,11 +373,11 @@ def test_memory_stays_flat_while_sessions_churn_beyond_retention(
     record_property: Note,
 ) -> None:
     rules = plan.rules
-    _rss_or_skip(footprint(sidecar, target.pid))
+    _rss_or_skip(steady_rss(sidecar, target.pid))
     churn = Churn(sidecar, sessions, target, soak_rules().churn_concurrency)
     warmup = _fill_retention(churn, target)
     time.sleep(retention_rules().sweep_tolerance_seconds)
-    before = _rss_or_skip(footprint(sidecar, target.pid))
+    before = _rss_or_skip(steady_rss(sidecar, target.pid))
     started = time.monotonic()
     if plan.duration is None:
         completed = churn.run(count=rules.churn_sessions)
@@ -375,7 +385,7 @@ def test_memory_stays_flat_while_sessions_churn_beyond_retention(
         completed = churn.run(seconds=max(plan.duration, 1.0))
     took = time.monotonic() - started
     time.sleep(retention_rules().sweep_tolerance_seconds)
-    after = _rss_or_skip(footprint(sidecar, target.pid))
+    after = _rss_or_skip(steady_rss(sidecar, target.pid))
     growth = after - before
     allowed = rules.churn_allowed(completed)
     figures = (

@@ -54,3 +54,28 @@ def test_soak_durations(raw: str, seconds: float) -> None:
 def test_bad_soak_durations(raw: str) -> None:
     with pytest.raises(ValueError):
         duration(raw)
+
+
+def test_a_negative_fast_read_change_is_clamped_not_billed_to_readers() -> None:
+    from suites.soak._support import stalled_reader_cost
+
+    mib = 2**20
+    # RSS fell 12.6 MiB during the fast read (GC): the readers hold 20 KiB each
+    per_reader, formula = stalled_reader_cost(100 * mib, 87.4 * mib, 87.4 * mib + 50 * 20480, 50)
+    assert per_reader == pytest.approx(20480)
+    assert "max(0, 87.40 MiB - start 100.00 MiB) = 0.00 MiB" in formula
+    assert formula.endswith("/ 50 readers = 0.02 MiB")
+    # a positive output cost is subtracted
+    per_reader, _ = stalled_reader_cost(100 * mib, 110 * mib, 130 * mib, 10)
+    assert per_reader == pytest.approx(1 * mib)
+
+
+def test_rss_is_the_median_of_several_readings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from suites.soak import _support
+
+    readings = iter([10.0, 500.0, 11.0, 12.0, 9.0])
+    monkeypatch.setattr(_support, "RSS_SAMPLE_INTERVAL", 0.0)
+    monkeypatch.setattr(
+        _support, "footprint", lambda client, pid: _support.Footprint(None, None, next(readings))
+    )
+    assert _support.steady_rss(None, 1) == 11.0  # type: ignore[arg-type]
