@@ -6,6 +6,9 @@
 * ``stream.yaml`` + ``STREAM_RULES.md``: the stream rules (data + prose).
 * ``stream.yaml``'s ``soak:``: bounds of the disconnect-hygiene (``SOAK-*``) clauses.
 * ``clauses.yaml``: every rule with a stable id, level and source.
+* ``tools.yaml``: the agent's tools (parameters, semantics, the one success and error
+  result shape, bash bounds); ``events/tool_result.json`` follows it.
+* ``model.yaml``: what a sidecar sends to a session's model, per provider.
 * ``asyncapi.yaml``: both event channels (SSE and WebSocket) as AsyncAPI 3.0; its
   payloads ``$ref`` ``events/*.json``.
 
@@ -26,13 +29,16 @@ from contract._files import (
     CLAUSES_PATH,
     CONTRACT_DIR,
     EVENTS_DIR,
+    MODEL_PATH,
     OPENAPI_PATH,
     STREAM_PATH,
     STREAM_RULES_DOC,
+    TOOLS_PATH,
     load_asyncapi,
     load_openapi,
 )
 from contract._metrics import MetricFamily, metric_families, metric_family, request_id_pattern
+from contract._model import ProviderRules, WireFormat, provider_rules, providers, wire_format
 from contract._openapi import (
     Operation,
     operation,
@@ -54,6 +60,7 @@ from contract._schemas import (
 )
 from contract._soak import SoakRules, soak_rules
 from contract._stream import StreamRules, TerminalRule, WebSocketRules, stream_rules
+from contract._tools import BashLimits, ToolContract, ToolSpec, tool_contract
 
 __all__ = [
     "ASYNCAPI_PATH",
@@ -61,21 +68,28 @@ __all__ = [
     "CLAUSES_PATH",
     "CONTRACT_DIR",
     "EVENTS_DIR",
+    "MODEL_PATH",
     "OPENAPI_PATH",
     "STREAM_PATH",
     "STREAM_RULES_DOC",
+    "TOOLS_PATH",
+    "BashLimits",
     "Catalogue",
     "CatalogueError",
     "Clause",
     "Level",
     "MetricFamily",
     "Operation",
+    "ProviderRules",
     "SoakRules",
     "StreamRules",
     "TerminalRule",
+    "ToolContract",
+    "ToolSpec",
     "UnknownClauseError",
     "Violation",
     "WebSocketRules",
+    "WireFormat",
     "component_validator",
     "event_fields",
     "event_validator",
@@ -86,6 +100,8 @@ __all__ = [
     "metric_family",
     "operation",
     "operations",
+    "provider_rules",
+    "providers",
     "request_id_pattern",
     "resolved_component",
     "response_header_schemas",
@@ -93,8 +109,10 @@ __all__ = [
     "soak_rules",
     "status_for",
     "stream_rules",
+    "tool_contract",
     "validate_component",
     "validate_event",
     "validate_ws_frame",
+    "wire_format",
     "ws_frame_validator",
 ]

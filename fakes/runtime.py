@@ -16,7 +16,15 @@ from typing import Any
 
 import aiohttp
 
-from fakes.tools import ToolError, WorkspaceTools, tool_definitions
+from fakes.tools import (
+    BASH_TIMEOUT,
+    OUTPUT_CAP,
+    ToolError,
+    WorkspaceTools,
+    error_result,
+    success_result,
+    tool_definitions,
+)
 from reference_server.runtime import EventSink, RunResult, RuntimeFailure, SessionSpec
 
 MAX_TURNS = 50
@@ -45,11 +53,13 @@ class FakeOpenCodeRuntime:
     def __init__(
         self,
         read_timeout: float = 30.0,
-        bash_timeout: float = 30.0,
+        bash_timeout: float = BASH_TIMEOUT,
         tools_factory: ToolsFactory | None = None,
+        bash_output_cap: int = OUTPUT_CAP,
     ) -> None:
         self.read_timeout = read_timeout
         self.bash_timeout = bash_timeout
+        self.bash_output_cap = bash_output_cap
         self.tools_factory: ToolsFactory = tools_factory or confined_tools
         self._http: aiohttp.ClientSession | None = None
 
@@ -68,6 +78,7 @@ class FakeOpenCodeRuntime:
 
     async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
         tools = self.tools_factory(spec, self.bash_timeout)
+        tools.output_cap = self.bash_output_cap
         messages: list[dict[str, Any]] = []
         if spec.effective_system_prompt:
             messages.append({"role": "system", "content": spec.effective_system_prompt})
@@ -106,10 +117,10 @@ class FakeOpenCodeRuntime:
             if not isinstance(args, dict):
                 raise ToolError("arguments must be a JSON object")
             output = await tools.run(name, args)
-            sink.tool_result(call["id"], name, {"output": output})
+            sink.tool_result(call["id"], name, success_result(output))
             content = output
         except ToolError as exc:
-            sink.tool_result(call["id"], name, {"error": str(exc)})
+            sink.tool_result(call["id"], name, error_result(str(exc)))
             sink.warning(f"{name} failed: {exc}")
             content = f"Error: {exc}"
         return {"role": "tool", "tool_call_id": call["id"], "content": content}
