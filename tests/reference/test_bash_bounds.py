@@ -28,7 +28,7 @@ async def test_the_output_cap_cuts_and_says_so(tmp_path: Path) -> None:
     tools = WorkspaceTools(tmp_path, bash_timeout=5, output_cap=10)
     out = await tools.run("bash", {"command": "printf '%s' 0123456789abcdef"})
     assert out.startswith("0123456789\n") and "truncated at 10 bytes" in out
-    with pytest.raises(ToolError, match="timed out after 0.2 s"):
+    with pytest.raises(ToolError, match=r"timed out after 0\.2 s"):
         await WorkspaceTools(tmp_path, bash_timeout=0.2).run("bash", {"command": "sleep 3"})
 
 
