@@ -38,7 +38,14 @@ from contract._files import (
     load_openapi,
 )
 from contract._metrics import MetricFamily, metric_families, metric_family, request_id_pattern
-from contract._model import ProviderRules, WireFormat, provider_rules, providers, wire_format
+from contract._model import (
+    ProviderRules,
+    WireFormat,
+    model_failure_codes,
+    provider_rules,
+    providers,
+    wire_format,
+)
 from contract._openapi import (
     Operation,
     operation,
@@ -98,6 +105,7 @@ __all__ = [
     "load_openapi",
     "metric_families",
     "metric_family",
+    "model_failure_codes",
     "operation",
     "operations",
     "provider_rules",

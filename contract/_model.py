@@ -150,3 +150,8 @@ def providers() -> tuple[str, ...]:
 
 def wire_format(api: str) -> WireFormat:
     return WireFormat(api, load_data(MODEL_PATH)["apis"][api])
+
+
+def model_failure_codes() -> frozenset[str]:
+    """The ``code`` values of a fatal error caused by the model (model.yaml failure_codes)."""
+    return frozenset(load_data(MODEL_PATH)["failure_codes"])

@@ -61,6 +61,10 @@ class FakeOpenCodeRuntime:
         self.bash_timeout = bash_timeout
         self.bash_output_cap = bash_output_cap
         self.tools_factory: ToolsFactory = tools_factory or confined_tools
+        self.declarations: Callable[[tuple[str, ...]], list[dict[str, Any]]] = tool_definitions
+        """The tools declared to the model for a session's enabled tools (faults swap it)."""
+        self.refuse_disabled = True
+        """Refuse a call to a tool the session did not enable (a fault turns it off)."""
         self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -83,7 +87,7 @@ class FakeOpenCodeRuntime:
         if spec.effective_system_prompt:
             messages.append({"role": "system", "content": spec.effective_system_prompt})
         messages.append({"role": "user", "content": spec.prompt})
-        definitions = tool_definitions(spec.model.enabled_tools)
+        definitions = self.declarations(spec.model.enabled_tools)
         last_text = ""
         try:
             for turn in range(MAX_TURNS):
@@ -112,7 +116,7 @@ class FakeOpenCodeRuntime:
             args = {"_raw": call["function"]["arguments"]}
         sink.tool_call(call["id"], name, args if isinstance(args, dict) else {"_raw": args})
         try:
-            if name not in spec.model.enabled_tools:
+            if self.refuse_disabled and name not in spec.model.enabled_tools:
                 raise ToolError(f"tool {name!r} is not enabled for this session")
             if not isinstance(args, dict):
                 raise ToolError("arguments must be a JSON object")
@@ -137,7 +141,7 @@ class FakeOpenCodeRuntime:
         if tools:
             body["tools"] = tools
         url = spec.model.chat_completions_url
-        headers = {"Authorization": f"Bearer {spec.model.api_key}"}
+        headers = spec.model.key_headers()
         for attempt in (1, 2):
             try:
                 async with self._http.post(url, json=body, headers=headers) as response:
@@ -176,6 +180,8 @@ class FakeOpenCodeRuntime:
                 break
             try:
                 chunk = json.loads(payload)
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    raise RuntimeFailure("the model reported an error mid-stream", "model_error")
                 choice = chunk["choices"][0]
             except (ValueError, KeyError, IndexError, TypeError):
                 raise RuntimeFailure(

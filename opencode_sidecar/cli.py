@@ -40,6 +40,10 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--heartbeat-interval", type=float, help="seconds [HEARTBEAT_INTERVAL]")
     p.add_argument("--session-timeout", type=float, help="seconds [SESSION_TIMEOUT]")
     p.add_argument("--max-sessions", type=int, help="[MAX_CONCURRENT_SESSIONS]")
+    # SETTING(issue 19): the reference's bash timeout (server side)
+    p.add_argument(
+        "--bash-timeout", type=float, help="seconds a bash command may run [BASH_TIMEOUT]"
+    )
     p.add_argument("--log-level", choices=["debug", "info", "warn", "error"], help="[LOG_LEVEL]")
     p.add_argument(
         "--metrics-public",
@@ -63,6 +67,7 @@ def server_config(args: argparse.Namespace, env: dict[str, str]) -> Config:
         heartbeat_interval=args.heartbeat_interval,
         session_timeout=args.session_timeout,
         max_concurrent_sessions=args.max_sessions,
+        bash_timeout=args.bash_timeout,  # SETTING(issue 19)
         log_level=args.log_level,
         metrics_require_auth=args.metrics_require_auth,
     )
@@ -128,6 +133,13 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="the target's SESSION_TIMEOUT, to check it (default: skip that clause)",
     )
     p.add_argument("--max-sessions", type=int, help="the target's MAX_CONCURRENT_SESSIONS")
+    # SETTING(issue 19): the target's bash timeout, to check AGENT-BASH-TIMEOUT
+    p.add_argument(
+        "--bash-timeout",
+        type=float,
+        help="the target's bash timeout (BASH_TIMEOUT) in seconds, at most 10, to check "
+        "AGENT-BASH-TIMEOUT (default: skip that clause)",
+    )
     p.add_argument(
         "--metrics-public",
         action="store_true",
@@ -199,6 +211,7 @@ def _verify(args: argparse.Namespace) -> int:
             heartbeat_interval=args.heartbeat_interval,
             session_timeout=args.session_timeout,
             max_sessions=args.max_sessions,
+            bash_timeout=args.bash_timeout,  # SETTING(issue 19)
             workspace=args.workspace,
             strict=args.strict,
             metrics_public=args.metrics_public,

@@ -53,6 +53,7 @@ class EmbeddedSettings:
     heartbeat_interval: float = 1.0
     session_timeout: float = 4.0
     max_sessions: int = 3
+    bash_timeout: float = 1.0  # SETTING(issue 19)
 
 
 @contextmanager
@@ -77,6 +78,8 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
         str(settings.session_timeout),
         "--max-sessions",
         str(settings.max_sessions),
+        "--bash-timeout",  # SETTING(issue 19)
+        str(settings.bash_timeout),
         port=PORT_PLACEHOLDER,
     )
     argv = supervised_argv(state, inner)
@@ -89,6 +92,7 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
                 heartbeat_interval=settings.heartbeat_interval,
                 session_timeout=settings.session_timeout,
                 max_sessions=settings.max_sessions,
+                bash_timeout=settings.bash_timeout,  # SETTING(issue 19)
                 workspace=workspace,
                 restart_cmd=restart_command(state),
                 # the supervised server's own pid (soak reads its fds and RSS); the soak
@@ -156,6 +160,8 @@ def pytest_args(
         args += ["--sidecar-session-timeout", str(target.session_timeout)]
     if target.max_sessions is not None:
         args += ["--sidecar-max-sessions", str(target.max_sessions)]
+    if target.bash_timeout is not None:  # SETTING(issue 19)
+        args += ["--sidecar-bash-timeout", str(target.bash_timeout)]
     if target.workspace is not None:
         args += ["--sidecar-workspace", str(target.workspace)]
     if target.strict:

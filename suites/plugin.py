@@ -50,6 +50,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="SESSION_TIMEOUT the target declares (s); SESSION-TIMEOUT skips without it",
     )
+    group.addoption(  # SETTING(issue 19)
+        "--sidecar-bash-timeout",
+        type=float,
+        default=None,
+        help="the target's bash timeout (s); AGENT-BASH-TIMEOUT skips without it",
+    )
     group.addoption(
         "--sidecar-max-sessions",
         type=int,
@@ -121,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
             heartbeat_interval=config.getoption("sidecar_heartbeat_interval"),
             session_timeout=config.getoption("sidecar_session_timeout"),
             max_sessions=config.getoption("sidecar_max_sessions"),
+            bash_timeout=config.getoption("sidecar_bash_timeout"),  # SETTING(issue 19)
             workspace=config.getoption("sidecar_workspace"),
             strict=config.getoption("sidecar_strict"),
             metrics_public=config.getoption("sidecar_metrics_public"),

@@ -20,6 +20,9 @@ class TargetOptions:
     """SESSION_TIMEOUT the target runs with, when it is short enough to test."""
     max_sessions: int | None = None
     """MAX_CONCURRENT_SESSIONS the target runs with; ``None``: probe for the limit."""
+    bash_timeout: float | None = None  # SETTING(issue 19)
+    """The target's bash timeout (its BASH_TIMEOUT), when short enough to test (<= 10 s);
+    ``None``: AGENT-BASH-TIMEOUT skips."""
     workspace: Path | None = None
     """The target's WORKSPACE_DIR as seen from here, when shared."""
     strict: bool = False
@@ -42,6 +45,7 @@ class TargetOptions:
             "heartbeat_interval": self.heartbeat_interval,
             "session_timeout": self.session_timeout,
             "max_sessions": self.max_sessions,
+            "bash_timeout": self.bash_timeout,  # SETTING(issue 19)
             "workspace": str(self.workspace) if self.workspace else None,
             "strict": self.strict,
             "metrics_public": self.metrics_public,

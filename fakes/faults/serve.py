@@ -27,6 +27,7 @@ def add_faulty_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--heartbeat-interval", type=float, default=None)
     p.add_argument("--session-timeout", type=float, default=None)
     p.add_argument("--max-sessions", type=int, default=None)
+    p.add_argument("--bash-timeout", type=float, default=None, help="[BASH_TIMEOUT]")
     p.set_defaults(func=run_faulty)
 
 
@@ -46,11 +47,16 @@ def run_faulty(args: argparse.Namespace) -> int:
         heartbeat_interval=args.heartbeat_interval,
         session_timeout=args.session_timeout,
         max_concurrent_sessions=args.max_sessions,
+        bash_timeout=args.bash_timeout,
         log_level="warn",
     )
     config.workspace_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(config.log_level)
-    runtime = FakeOpenCodeRuntime(read_timeout=config.model_read_timeout)
+    runtime = FakeOpenCodeRuntime(
+        read_timeout=config.model_read_timeout,
+        bash_timeout=config.bash_timeout,
+        bash_output_cap=config.bash_output_cap,
+    )
     asyncio.run(serve_forever(create_faulty_app(fault, config, runtime), config))
     return 0
 

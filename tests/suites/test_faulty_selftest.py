@@ -20,7 +20,10 @@ from suites.harness import faulty_argv, python_module, start_server
 from suites.supervisor import restart_command, supervised_argv
 
 SECRET = "selftest-secret"
-DECLARED = ["--heartbeat-interval", "0.5", "--session-timeout", "2.5", "--max-sessions", "3"]
+DECLARED = [
+    *("--heartbeat-interval", "0.5", "--session-timeout", "2.5", "--max-sessions", "3"),
+    *("--bash-timeout", "1"),
+]
 FAULT_SUITE_ARGS: dict[str, tuple[str, ...]] = {"fuzz": ("--max-examples", "30")}
 """Extra verify flags per suite when a fault (not a valid variation) is verified."""
 

@@ -1,0 +1,199 @@
+"""Sessions of the agent suite, each run once per test session and shared by its checks."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from suites.agent._audit import ModelRequest, model_requests
+from suites.client import SidecarClient, model_config
+from suites.recording import Recording, data_of, record
+from suites.verdict import precondition_failed
+
+AGENT_TOOLS = "agent_tools"
+AGENT_NOT_ENABLED = "agent_not_enabled"
+TOOL_ERROR = "tool_error"
+ALL_TOOLS = ("read", "write", "bash", "edit")
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """One finished session: what was asked of it, its stream, and its model requests."""
+
+    session_id: str
+    scenario: str
+    marker: str
+    api_key: str
+    config: dict[str, Any]
+    prompt: str
+    system_prompt: str | None
+    recording: Recording
+    status: dict[str, Any]
+    endpoint: str
+
+    def requests(self) -> list[ModelRequest]:
+        """The fake model's record of this session's requests (skips without an audit)."""
+        return model_requests(self.endpoint, self.scenario, self.marker)
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return [
+            d
+            for e in self.recording.events
+            if e.event == kind and isinstance(d := data_of(e), dict)
+        ]
+
+    def terminal(self) -> tuple[str, dict[str, Any]]:
+        index = self.recording.terminal_index()
+        if index is None:
+            precondition_failed("SSE-ONE-TERMINAL", f"{self.scenario}: the stream did not end")
+        event = self.recording.events[index]
+        data = data_of(event)
+        return event.event or "message", data if isinstance(data, dict) else {}
+
+    def results(self) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """(tool_call, its tool_result or None), in call order."""
+        results = {r.get("call_id"): r for r in self.events("tool_result")}
+        return [(c, results.get(c.get("call_id"))) for c in self.events("tool_call")]
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    scenario: str
+    api_key: str
+    config: dict[str, Any]
+    prompt: str
+    body_system_prompt: str | None = None
+
+    @property
+    def system_prompt(self) -> str | None:
+        return self.body_system_prompt or self.config.get("system_prompt")
+
+
+def plan(
+    scenario: str,
+    endpoint: str,
+    api_key: str,
+    *,
+    body_system_prompt: str | None = None,
+    **config: Any,
+) -> SessionPlan:
+    marker = f"agent-{secrets.token_hex(6)}"
+    return SessionPlan(
+        scenario,
+        api_key,
+        model_config(scenario, endpoint, api_key, **config),
+        f"Play scenario {scenario}. Session marker {marker}.",
+        body_system_prompt,
+    )
+
+
+def run_sessions(
+    client: SidecarClient, endpoint: str, plans: list[SessionPlan], max_silence: float
+) -> list[AgentRun]:
+    """Start every plan at once, read each stream to its end concurrently."""
+    started: list[tuple[str, SessionPlan]] = []
+    for p in plans:
+        session_id = str(uuid.uuid4())
+        response = client.create_session(session_id, p.prompt, p.config, p.body_system_prompt)
+        if not response.is_success:
+            for sid, _ in started:
+                client.cancel(sid)
+            precondition_failed(
+                "CREATE-201", f"POST /sessions answered {response.status_code}: {response.text}"
+            )
+        started.append((session_id, p))
+    recordings: dict[str, Recording] = {}
+
+    def read(session_id: str) -> None:
+        recordings[session_id] = record(client, session_id, max_silence=max_silence)
+
+    threads = [threading.Thread(target=read, args=(sid,)) for sid, _ in started]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    runs = []
+    for session_id, p in started:
+        rec = recordings[session_id]
+        if not rec.ended:
+            client.cancel(session_id)
+        status = client.status(session_id)
+        body = status.json() if status.status_code == 200 else {}
+        marker = p.prompt.rsplit(" ", 1)[-1].rstrip(".")
+        runs.append(
+            AgentRun(
+                session_id,
+                p.scenario,
+                marker,
+                p.api_key,
+                p.config,
+                p.prompt,
+                p.system_prompt,
+                rec,
+                body,
+                endpoint,
+            )
+        )
+    return runs
+
+
+@dataclass(frozen=True)
+class ToolsPair:
+    """Two concurrent ``agent_tools`` sessions with different keys and settings."""
+
+    first: AgentRun
+    second: AgentRun
+
+    def __iter__(self) -> Iterator[AgentRun]:
+        return iter((self.first, self.second))
+
+
+@pytest.fixture(scope="session")
+def tools_pair(
+    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
+) -> ToolsPair:
+    """``agent_tools`` twice at once: keys ``<api_key>-a``/``-b``, different temperature and
+    max_tokens, the system prompt once in the POST body and once in model_config."""
+    first = plan(
+        AGENT_TOOLS,
+        model_endpoint,
+        f"{api_key}-a",
+        temperature=0.3,
+        max_tokens=777,
+        body_system_prompt=f"System A {secrets.token_hex(4)}: you edit files.",
+    )
+    second = plan(
+        AGENT_TOOLS,
+        model_endpoint,
+        f"{api_key}-b",
+        temperature=1.1,
+        max_tokens=555,
+        system_prompt=f"System B {secrets.token_hex(4)}: you edit files.",
+    )
+    a, b = run_sessions(sidecar, model_endpoint, [first, second], max_silence)
+    return ToolsPair(a, b)
+
+
+@pytest.fixture(scope="session")
+def not_enabled_run(
+    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
+) -> AgentRun:
+    """``agent_not_enabled`` with only ``read`` enabled."""
+    only_read = plan(AGENT_NOT_ENABLED, model_endpoint, api_key, enabled_tools=("read",))
+    return run_sessions(sidecar, model_endpoint, [only_read], max_silence)[0]
+
+
+@pytest.fixture(scope="session")
+def tool_error_run(
+    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
+) -> AgentRun:
+    """``tool_error``: a read of a file that does not exist, then an answer."""
+    return run_sessions(
+        sidecar, model_endpoint, [plan(TOOL_ERROR, model_endpoint, api_key)], max_silence
+    )[0]
