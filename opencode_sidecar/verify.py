@@ -53,7 +53,7 @@ class EmbeddedSettings:
     heartbeat_interval: float = 1.0
     session_timeout: float = 4.0
     max_sessions: int = 3
-    bash_timeout: float = 1.0  # SETTING(issue 19)
+    bash_timeout: float = 1.5  # SETTING(issue 19)
 
 
 @contextmanager
