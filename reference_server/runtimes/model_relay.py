@@ -141,6 +141,7 @@ class ModelRelay:
         if lease is None:
             return _error(404, f"no session holds {body.get('model')!r}")
         lease.requests += 1
+        body = only_enabled_tools(body, lease.model.enabled_tools)
         return await self._forward(request, lease, lease.model.request_body(**body))
 
     async def _forward(
@@ -181,6 +182,23 @@ class ModelRelay:
                 "model_error" if response is not None else "model_unreachable",
             )
             return response if response is not None else _error(502, lease.failure.message)
+
+
+def only_enabled_tools(body: dict[str, Any], enabled: tuple[str, ...]) -> dict[str, Any]:
+    """The body with only the session's enabled tools declared (contract/model.yaml: the
+    model is offered exactly model_config.enabled_tools). OpenCode also declares helpers it
+    grants with them (glob, grep, list with read) and its own ``invalid`` tool."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return body
+    kept = [
+        t for t in tools if isinstance(t, dict) and (t.get("function") or {}).get("name") in enabled
+    ]
+    trimmed = {**body, "tools": kept}
+    if not kept:
+        trimmed.pop("tools")
+        trimmed.pop("tool_choice", None)
+    return trimmed
 
 
 def _scrub(message: str, model: ModelConfig) -> str:

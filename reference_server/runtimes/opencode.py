@@ -70,6 +70,12 @@ class OpenCodeSettings:
     model_read_timeout: float = 30.0
     startup_timeout: float = 60.0
     abort_timeout: float = 5.0
+    bash_timeout: float = 30.0
+    """BASH_TIMEOUT: OpenCode's default bash timeout (its own setting, in ms)."""
+
+    def environment(self) -> dict[str, str]:
+        """OpenCode's settings that only its environment carries."""
+        return {"OPENCODE_EXPERIMENTAL_BASH_DEFAULT_TIMEOUT_MS": str(int(self.bash_timeout * 1000))}
 
 
 def opencode_config(relay: ModelRelay) -> dict[str, Any]:
@@ -106,6 +112,7 @@ class OpenCodeRuntime:
             self.settings.state_dir,
             opencode_config(self.relay),
             self.settings.startup_timeout,
+            settings_env=self.settings.environment(),
         )
         await self._process.start()
         try:
