@@ -201,7 +201,7 @@ FAULTS = [
         "model_key_shared",
         "every session's model requests carry the first session's api_key",
         catches={"agent": ("AGENT-REQUEST-KEY",)},
-        evidence={"AGENT-REQUEST-KEY": "other concurrent session's api_key"},
+        evidence={"AGENT-REQUEST-KEY": "header Authorization: must carry the session's api_key"},
         runtime=first_key_for_all,
     ),
     Fault(
@@ -257,7 +257,7 @@ FAULTS = [
         "bash_no_timeout",
         "bash runs without the configured timeout",
         catches={"agent": ("AGENT-BASH-TIMEOUT",)},
-        evidence={"AGENT-BASH-TIMEOUT": "past the bash timeout"},
+        evidence={"AGENT-BASH-TIMEOUT": "after a bash timeout the session must go on"},
         patch_app=bash_without_timeout,
     ),
     Fault(

@@ -94,9 +94,14 @@ def plan(
 
 
 def run_sessions(
-    client: SidecarClient, endpoint: str, plans: list[SessionPlan], max_silence: float
+    client: SidecarClient,
+    endpoint: str,
+    plans: list[SessionPlan],
+    max_silence: float,
+    window: float = 60.0,
 ) -> list[AgentRun]:
-    """Start every plan at once, read each stream to its end concurrently."""
+    """Start every plan at once, read each stream to its end (at most ``window`` s)
+    concurrently; a session still running then is cancelled."""
     started: list[tuple[str, SessionPlan]] = []
     for p in plans:
         session_id = str(uuid.uuid4())
@@ -111,7 +116,7 @@ def run_sessions(
     recordings: dict[str, Recording] = {}
 
     def read(session_id: str) -> None:
-        recordings[session_id] = record(client, session_id, max_silence=max_silence)
+        recordings[session_id] = record(client, session_id, max_silence=max_silence, window=window)
 
     threads = [threading.Thread(target=read, args=(sid,)) for sid, _ in started]
     for thread in threads:
