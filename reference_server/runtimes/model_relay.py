@@ -166,7 +166,11 @@ class ModelRelay:
                 response = web.StreamResponse(status=upstream.status)
                 response.content_type = upstream.content_type or "text/event-stream"
                 await response.prepare(request)
+                watch = StreamWatch()
                 async for chunk in upstream.content.iter_any():
+                    failure = watch.feed(chunk)
+                    if failure is not None and lease.failure is None:
+                        lease.failure = failure
                     await response.write(chunk)
                 await response.write_eof()
                 return response
@@ -182,6 +186,32 @@ class ModelRelay:
                 "model_error" if response is not None else "model_unreachable",
             )
             return response if response is not None else _error(502, lease.failure.message)
+
+
+class StreamWatch:
+    """Reads the ``data:`` lines of a forwarded chat completions stream and names the first
+    model failure in it (contract/model.yaml failure_codes): a line that is not JSON, or an
+    error object. OpenCode would report either as its own error (code runtime_error)."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> ModelFailure | None:
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for raw in lines:
+            line = raw.strip()
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                continue
+            try:
+                item = json.loads(payload)
+            except ValueError:
+                return ModelFailure("the model sent a malformed chunk", "model_protocol_error")
+            if isinstance(item, dict) and item.get("error"):
+                return ModelFailure("the model reported an error mid-stream", "model_error")
+        return None
 
 
 def only_enabled_tools(body: dict[str, Any], enabled: tuple[str, ...]) -> dict[str, Any]:

@@ -113,7 +113,11 @@ class SessionTranslator:
             self.sink.tool_call(call_id, tool, args if isinstance(args, dict) else {})
         if call_id in self.calls_finished:
             return
-        if status == "completed" and (timed_out := bash_timeout_note(tool, state)):
+        if status == "completed" and (refused := refused_call(tool, state)):
+            self.calls_finished.add(call_id)
+            self.sink.tool_result(call_id, tool, {"error": refused})
+            self.sink.warning(f"{tool} refused: {refused}")
+        elif status == "completed" and (timed_out := bash_timeout_note(tool, state)):
             self.calls_finished.add(call_id)
             self.sink.tool_result(call_id, tool, {"error": timed_out})
             self.sink.warning(f"{tool} failed: {timed_out}")
@@ -177,3 +181,16 @@ def bash_timeout_note(tool: str, state: dict[str, Any]) -> str | None:
         return None
     start = output.rfind("\n", 0, output.find(BASH_TIMEOUT_NOTE)) + 1
     return f"command timed out: {output[start:].strip()[:300]}"
+
+
+REFUSAL_TOOL = "invalid"
+"""OpenCode's stand-in for a call to a tool that is off (not enabled) or does not exist."""
+
+
+def refused_call(tool: str, state: dict[str, Any]) -> str | None:
+    """OpenCode answers a call to a tool that is not enabled through its ``invalid`` tool,
+    which *completes*; the contract (tools.yaml) makes it the tool error: its text, or
+    ``None`` for any other call."""
+    if tool != REFUSAL_TOOL:
+        return None
+    return str(state.get("output") or (state.get("input") or {}).get("error") or "refused")
