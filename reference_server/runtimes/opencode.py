@@ -31,6 +31,7 @@ from reference_server.runtimes.opencode_process import (
     ProcessExited,
     SessionChannel,
 )
+from reference_server.runtimes.workspace_processes import kill_processes_in
 
 log = logging.getLogger("reference_server.runtimes.opencode")
 
@@ -155,10 +156,12 @@ class OpenCodeRuntime:
             files = [*translator.files, *_changed(before, _snapshot(spec.workspace))]
             return RunResult(translator.final_text, tuple(dict.fromkeys(files)))
         except asyncio.CancelledError:
+            kill_processes_in(spec.workspace)  # a running bash command dies with the session
             if channel is not None:
                 await asyncio.shield(self._best_effort(process.abort(channel)))
             raise
         finally:
+            kill_processes_in(spec.workspace)
             if channel is not None:
                 process.forget(channel)
                 await asyncio.shield(self._best_effort(process.dispose(channel)))

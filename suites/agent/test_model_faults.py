@@ -36,6 +36,8 @@ CANCEL_OK = status_for("cancelSession", "cancelled")
 QUIET_AFTER_CANCEL = 2.0
 """Seconds watched after DELETE: longer than the scenario's slow command (0.5 s)."""
 SLOW_COMMAND = 0.5
+BASH_START_WAIT = 30.0
+"""Seconds to wait for agent_cancel's command to start (a cold agent runtime is slow)."""
 """Seconds agent_cancel's command runs: a bash timeout at most this long ends it anyway."""
 
 
@@ -143,10 +145,12 @@ def cancelled_run(
     response = sidecar.create_session(session_id, p.prompt, p.config)
     if not response.is_success:
         precondition_failed("CREATE-201", f"POST /sessions answered {response.status_code}")
-    status = _wait_for_tool(sidecar, session_id, "bash", timeout=5.0)
+    status = _wait_for_tool(sidecar, session_id, "bash", timeout=BASH_START_WAIT)
     if status.get("current_tool") != "bash":
         sidecar.cancel(session_id)
-        precondition_failed("STATUS-200", f"agent_cancel: bash did not start within 5 s: {status}")
+        precondition_failed(
+            "STATUS-200", f"agent_cancel: bash did not start within {BASH_START_WAIT:g} s: {status}"
+        )
     time.sleep(0.1)  # the command runs
     cancelled = sidecar.cancel(session_id)
     cancelled_at = time.time()
