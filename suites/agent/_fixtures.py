@@ -14,9 +14,15 @@ import pytest
 from suites.agent._audit import ModelRequest, model_requests
 from suites.client import SidecarClient, model_config
 from suites.recording import Recording, data_of, record
+from suites.target import TargetOptions
 from suites.verdict import precondition_failed
 
 AGENT_TOOLS = "agent_tools"
+AGENT_BASH_TIMEOUT = "agent_bash_timeout"
+NEVER_ENDING = "never_ending"
+BASH_TIMEOUT_MAX = 10.0
+"""agent_bash_timeout's first command sleeps 30 s: a longer timeout cannot be told from
+none (and the check should stay short)."""
 AGENT_NOT_ENABLED = "agent_not_enabled"
 TOOL_ERROR = "tool_error"
 ALL_TOOLS = ("read", "write", "bash", "edit")
@@ -202,3 +208,61 @@ def tool_error_run(
     return run_sessions(
         sidecar, model_endpoint, [plan(TOOL_ERROR, model_endpoint, api_key)], max_silence
     )[0]
+
+
+def bash_timeout_unchecked(target: TargetOptions) -> str | None:
+    """Why AGENT-BASH-TIMEOUT cannot be checked on ``target`` (and the flag that fixes it)."""
+    limit = target.bash_timeout
+    if limit is None or limit > BASH_TIMEOUT_MAX:
+        shown = "not declared" if limit is None else f"{limit:g} s"
+        return (
+            f"the target's bash timeout is {shown}; run it with one of at most "
+            f"{BASH_TIMEOUT_MAX:g} s and pass --bash-timeout SECONDS"
+        )
+    if target.session_timeout is not None and target.session_timeout < limit + 1.5:
+        return (
+            f"SESSION_TIMEOUT {target.session_timeout:g} s leaves no time after a bash timeout "
+            f"of {limit:g} s; run the target with SESSION_TIMEOUT >= {limit + 1.5:g} s"
+        )
+    return None
+
+
+def endless_window(target: TargetOptions) -> float | None:
+    """How long a never-ending session is watched (``None``: no SESSION_TIMEOUT declared)."""
+    return None if target.session_timeout is None else target.session_timeout * 1.5 + 2
+
+
+@dataclass(frozen=True)
+class SlowRuns:
+    """The sessions that wait on a timeout, run at once: ``never_ending`` (ended by
+    SESSION_TIMEOUT) and ``agent_bash_timeout``; ``None`` where the target's settings do
+    not allow the check."""
+
+    endless: AgentRun | None
+    bash_timeout: AgentRun | None
+
+
+@pytest.fixture(scope="session")
+def slow_runs(
+    target: TargetOptions,
+    sidecar: SidecarClient,
+    model_endpoint: str,
+    api_key: str,
+    max_silence: float,
+) -> SlowRuns:
+    plans: dict[str, SessionPlan] = {}
+    window = endless_window(target)
+    if window is not None:
+        plans["endless"] = plan(NEVER_ENDING, model_endpoint, api_key)
+    if bash_timeout_unchecked(target) is None:
+        plans["bash"] = plan(AGENT_BASH_TIMEOUT, model_endpoint, api_key, enabled_tools=("bash",))
+    silence = max(max_silence, 10.0)
+    batches = [[p] for p in plans.values()] if target.max_sessions == 1 else [list(plans.values())]
+    runs = [
+        run
+        for batch in batches
+        if batch
+        for run in run_sessions(sidecar, model_endpoint, batch, silence, window or 60.0)
+    ]
+    found = {run.scenario: run for run in runs}
+    return SlowRuns(found.get(NEVER_ENDING), found.get(AGENT_BASH_TIMEOUT))

@@ -12,7 +12,7 @@ import pytest
 
 from contract import model_failure_codes, status_for, stream_rules
 from suites.agent._audit import model_requests
-from suites.agent._fixtures import AgentRun, plan, run_sessions
+from suites.agent._fixtures import AgentRun, SlowRuns, endless_window, plan, run_sessions
 from suites.client import SidecarClient
 from suites.recording import data_of
 from suites.target import TargetOptions
@@ -28,7 +28,6 @@ MODEL_FAULTS = (
     "model_error_midstream",
 )
 """Scenarios of the fake model, one per model failure the clause names."""
-NEVER_ENDING = "never_ending"
 AGENT_CANCEL = "agent_cancel"
 CANCEL_LATE_FILE = "cancel_late.txt"
 CANCEL_STARTED_FILE = "cancel_started.txt"
@@ -80,27 +79,19 @@ def test_a_model_failure_ends_the_session_with_one_fatal_error(
 
 @pytest.mark.clause("AGENT-MODEL-ENDLESS")
 def test_a_model_that_never_finishes_is_ended_by_session_timeout(
-    target: TargetOptions,
-    sidecar: SidecarClient,
-    model_endpoint: str,
-    api_key: str,
-    max_silence: float,
+    target: TargetOptions, slow_runs: SlowRuns
 ) -> None:
-    if target.session_timeout is None:
+    run, window = slow_runs.endless, endless_window(target)
+    if run is None or window is None:
         capability_absent("the target's SESSION_TIMEOUT was not declared (--session-timeout)")
     rules = stream_rules()
-    p = plan(NEVER_ENDING, model_endpoint, api_key)
-    window = target.session_timeout * 1.5 + 2
-    started = time.monotonic()
-    [run] = run_sessions(sidecar, model_endpoint, [p], max_silence, window=window)
-    took = time.monotonic() - started
     index = run.recording.terminal_index()
     if index is None:
         check(
             False,
             "a session whose model never finishes must end at SESSION_TIMEOUT",
             f"{rules.timeout_event} {dict(rules.timeout_data)} within {window:.0f} s",
-            f"no terminal event after {took:.1f} s",
+            f"no terminal event after {window:.1f} s",
         )
     event = run.recording.events[index or 0]
     data = data_of(event) or {}

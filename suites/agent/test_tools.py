@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from contract import tool_contract
-from suites.agent._fixtures import AgentRun, ToolsPair, plan, run_sessions
+from suites.agent._fixtures import AgentRun, SlowRuns, ToolsPair, bash_timeout_unchecked
 from suites.agent._semantics import is_error, is_success, read_shows
-from suites.client import SidecarClient
 from suites.target import TargetOptions
 from suites.verdict import capability_absent, check, precondition_failed, violation
 
@@ -20,10 +19,6 @@ pytest_plugins = ("suites.agent._fixtures",)
 NOTES = "notes.txt"
 BEFORE = "alpha\nbeta\n"
 AFTER = "alpha\ngamma\n"
-AGENT_BASH_TIMEOUT = "agent_bash_timeout"
-BASH_TIMEOUT_MAX = 10.0
-"""The scenario's first command sleeps 30 s: a longer timeout cannot be told from none
-(and the check should stay short)."""
 KILLED = "killed\n"
 
 
@@ -162,25 +157,12 @@ def _seconds(start: str, end: str) -> float:
 
 @pytest.mark.clause("AGENT-BASH-TIMEOUT")
 def test_a_bash_command_past_its_timeout_is_killed_and_the_session_goes_on(
-    target: TargetOptions,
-    sidecar: SidecarClient,
-    model_endpoint: str,
-    api_key: str,
-    max_silence: float,
+    target: TargetOptions, slow_runs: SlowRuns
 ) -> None:
-    limit = target.bash_timeout
-    if limit is None or limit > BASH_TIMEOUT_MAX:
-        capability_absent(
-            f"the target's bash timeout is {'not declared' if limit is None else f'{limit:g} s'}; "
-            f"run it with one of at most {BASH_TIMEOUT_MAX:g} s and pass --bash-timeout SECONDS"
-        )
-    if target.session_timeout is not None and target.session_timeout < limit + 1.5:
-        capability_absent(
-            f"SESSION_TIMEOUT {target.session_timeout:g} s leaves no time after a bash timeout "
-            f"of {limit:g} s; run the target with SESSION_TIMEOUT >= {limit + 1.5:g} s"
-        )
-    p = plan(AGENT_BASH_TIMEOUT, model_endpoint, api_key, enabled_tools=("bash",))
-    run = run_sessions(sidecar, model_endpoint, [p], max(max_silence, 10.0))[0]
+    run = slow_runs.bash_timeout
+    if run is None:
+        capability_absent(bash_timeout_unchecked(target) or "no bash timeout run")
+    limit = target.bash_timeout or 0.0
     calls = _calls(run)
     if len(calls) < 2:
         event, data = run.terminal()
