@@ -1,4 +1,4 @@
-"""A fake OpenAI-compatible model server that plays scripted scenarios.
+"""A fake OpenAI-compatible (and Anthropic Messages) model server that plays scenarios.
 
 ``POST /v1/chat/completions`` (streaming or not) answers from the scenario named by the
 request's ``model``; the turn is the number of assistant messages already in the request,
@@ -209,7 +209,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             "invalid_request_error",
             "model_not_found",
         )
-    unmet = _unmet_needs(scenario, stream=body.get("stream") is True, tools=bool(tools))
+    unmet = unmet_needs(scenario, stream=body.get("stream") is True, tools=bool(tools))
     if unmet:
         return _error(400, unmet, "invalid_request_error", "scenario_needs")
     if not tools:  # e.g. an agent asking for a session title: not part of the script
@@ -230,7 +230,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return _complete(model, turn, index)
 
 
-def _unmet_needs(scenario: Scenario, *, stream: bool, tools: bool) -> str | None:
+def unmet_needs(scenario: Scenario, *, stream: bool, tools: bool) -> str | None:
     """One line saying what the request lacks for ``scenario`` to behave, or ``None``."""
     if scenario.needs_stream and not stream:
         return (
@@ -275,6 +275,9 @@ def create_model_app(scenarios: Mapping[str, Scenario] | None = None) -> web.App
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[scenarios_key] = dict(scenarios if scenarios is not None else load_scenarios())
     app[recorder_key] = Recorder()
+    from fakes.anthropic_api import messages
+
+    app.router.add_post("/v1/messages", messages)  # provider anthropic (model.yaml)
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", chat_completions)
         app.router.add_get(f"{prefix}/models", list_models)
