@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from fakes.anthropic_client import messages_body, read_messages_stream
 from fakes.tools import (
     BASH_TIMEOUT,
     OUTPUT_CAP,
@@ -137,10 +138,15 @@ class FakeOpenCodeRuntime:
         sink: EventSink,
     ) -> Reply:
         assert self._http is not None, "start() first"
-        body = spec.model.request_body(messages=messages, stream=True)
-        if tools:
-            body["tools"] = tools
-        url = spec.model.chat_completions_url
+        anthropic = spec.model.rules.api.name == "anthropic_messages"
+        if anthropic:  # provider anthropic: the Messages API (contract/model.yaml)
+            body = messages_body(spec, messages, tools)
+            url = spec.model.rules.url(spec.model.api_endpoint)
+        else:
+            body = spec.model.request_body(messages=messages, stream=True)
+            if tools:
+                body["tools"] = tools
+            url = spec.model.chat_completions_url
         headers = spec.model.key_headers()
         for attempt in (1, 2):
             try:
@@ -153,6 +159,9 @@ class FakeOpenCodeRuntime:
                         raise RuntimeFailure(
                             f"the model answered HTTP {response.status}", "model_error"
                         )
+                    if anthropic:
+                        reply: Reply = await read_messages_stream(response, sink, Reply)
+                        return reply
                     return await self._read_stream(response, sink)
             except aiohttp.ClientConnectorError:
                 raise RuntimeFailure(
