@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from reference_server.runtime import EventSink, RunResult, RuntimeFailure, SessionSpec
-from reference_server.runtimes.model_relay import PROVIDER_ID, Lease, ModelRelay
+from reference_server.runtimes.model_relay import (
+    ANTHROPIC_PROVIDER_ID,
+    PROVIDER_ID,
+    Lease,
+    ModelRelay,
+)
 from reference_server.runtimes.opencode_events import Outcome, SessionTranslator
 from reference_server.runtimes.opencode_process import (
     OpenCodeProcess,
@@ -88,7 +93,7 @@ def opencode_config(relay: ModelRelay) -> dict[str, Any]:
         "snapshot": False,
         "lsp": False,
         "formatter": False,
-        "enabled_providers": [PROVIDER_ID],
+        "enabled_providers": [PROVIDER_ID, ANTHROPIC_PROVIDER_ID],
         "permission": PERMISSIONS,
         "provider": relay.provider_config(),
     }
@@ -169,7 +174,7 @@ class OpenCodeRuntime:
 
     def _prompt(self, spec: SessionSpec, lease: Lease) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "model": {"providerID": PROVIDER_ID, "modelID": lease.slot},
+            "model": {"providerID": relay_provider(spec), "modelID": lease.slot},
             "parts": [{"type": "text", "text": spec.prompt}],
             "tools": self.tool_switches(spec.model.enabled_tools),
         }
@@ -200,6 +205,13 @@ class OpenCodeRuntime:
             return RuntimeFailure(f"the model call failed: {outcome.message}", "model_error")
         name = outcome.error_name or "error"
         return RuntimeFailure(f"opencode {name}: {outcome.message}"[:500], "runtime_error")
+
+
+def relay_provider(spec: SessionSpec) -> str:
+    """The relay provider OpenCode uses for this session: the Messages API face for
+    provider anthropic (contract/model.yaml), the OpenAI-compatible one otherwise."""
+    anthropic = spec.model.rules.api.name == "anthropic_messages"
+    return ANTHROPIC_PROVIDER_ID if anthropic else PROVIDER_ID
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:

@@ -43,6 +43,11 @@ class AgentRun:
     status: dict[str, Any]
     endpoint: str
 
+    @property
+    def label(self) -> str:
+        """The scenario and the provider, for messages."""
+        return f"{self.scenario} (provider {self.config.get('provider')})"
+
     def requests(self) -> list[ModelRequest]:
         """The fake model's record of this session's requests (skips without an audit)."""
         return model_requests(self.endpoint, self.scenario, self.marker)
@@ -156,13 +161,20 @@ def run_sessions(
 
 @dataclass(frozen=True)
 class ToolsPair:
-    """Two concurrent ``agent_tools`` sessions with different keys and settings."""
+    """Two concurrent ``agent_tools`` sessions with different keys and settings, then one
+    with ``provider: anthropic`` (contract/model.yaml: the same rules hold)."""
 
     first: AgentRun
     second: AgentRun
+    anthropic: AgentRun
 
     def __iter__(self) -> Iterator[AgentRun]:
-        return iter((self.first, self.second))
+        return iter((self.first, self.second, self.anthropic))
+
+
+def anthropic_endpoint(model_endpoint: str) -> str:
+    """The fake model's base URL for provider anthropic: without the version segment."""
+    return model_endpoint.rstrip("/").removesuffix("/v1")
 
 
 @pytest.fixture(scope="session")
@@ -188,7 +200,17 @@ def tools_pair(
         system_prompt=f"System B {secrets.token_hex(4)}: you edit files.",
     )
     a, b = run_sessions(sidecar, model_endpoint, [first, second], max_silence)
-    return ToolsPair(a, b)
+    third = plan(
+        AGENT_TOOLS,
+        anthropic_endpoint(model_endpoint),
+        f"{api_key}-c",
+        provider="anthropic",
+        temperature=0.6,
+        max_tokens=888,
+        body_system_prompt=f"System C {secrets.token_hex(4)}: you edit files.",
+    )
+    [c] = run_sessions(sidecar, model_endpoint, [third], max_silence)
+    return ToolsPair(a, b, c)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ def _requests(run: AgentRun) -> list[ModelRequest]:
     found = run.requests()
     if not found:
         violation(
-            f"{run.scenario}: the fake model got no request carrying the session's prompt",
+            f"{run.label}: the fake model got no request carrying the session's prompt",
             f"requests whose first user message holds {run.marker!r}",
             "none (the prompt was not sent, or the model was not called)",
         )
@@ -33,13 +33,14 @@ def _agent_loop(requests: list[ModelRequest]) -> list[ModelRequest]:
 
 @pytest.mark.clause("AGENT-REQUEST-KEY")
 def test_each_request_carries_its_own_sessions_key(tools_pair: ToolsPair) -> None:
-    rules = provider_rules("openai")
     for run in tools_pair:
-        other = next(r for r in tools_pair if r is not run)
+        rules = provider_rules(run.config["provider"])
+        others = {r.api_key: r for r in tools_pair if r is not run}
         for n, request in enumerate(_requests(run)):
             key = request.api_key
-            where = f"{run.scenario} request {n + 1}, header {rules.key_header}"
-            if key == other.api_key:
+            where = f"{run.label} request {n + 1}, header {rules.key_header}"
+            other = others.get(key or "")
+            if other is not None:
                 violation(
                     f"{where}: carries the other concurrent session's api_key",
                     f"this session's key ({run.api_key[-6:]!r} at the end)",
@@ -56,10 +57,10 @@ def test_each_request_carries_its_own_sessions_key(tools_pair: ToolsPair) -> Non
 
 @pytest.mark.clause("AGENT-REQUEST-SETTINGS")
 def test_model_temperature_and_max_tokens_as_configured(tools_pair: ToolsPair) -> None:
-    rules = provider_rules("openai")
     for run in tools_pair:
+        rules = provider_rules(run.config["provider"])
         for n, request in enumerate(_requests(run)):
-            where = f"{run.scenario} request {n + 1}"
+            where = f"{run.label} request {n + 1}"
             check(
                 request.path.endswith(rules.path),
                 f"{where}: must go to api_endpoint + {rules.path}",
@@ -89,7 +90,9 @@ def test_the_first_request_carries_the_system_prompt_and_the_prompt(
     for run in tools_pair:
         first = _requests(run)[0]
         where = (
-            "POST body system_prompt" if run is tools_pair.first else "model_config.system_prompt"
+            "model_config.system_prompt"
+            if run is tools_pair.second
+            else f"POST body system_prompt ({run.label})"
         )
         system = str(first.value("system"))
         check(
@@ -115,7 +118,7 @@ def _declared_problems(run: AgentRun, enabled: tuple[str, ...]) -> list[str]:
     problems: list[str] = []
     for n, request in enumerate(loop):
         declared: dict[str, Any] = request.declared_tools or {}
-        where = f"{run.scenario} request {n + 1} field tools"
+        where = f"{run.label} request {n + 1} field tools"
         if sorted(declared) != sorted(enabled):
             problems.append(f"{where}: declares {sorted(declared)}, enabled {sorted(enabled)}")
         for name, parameters in declared.items():
@@ -129,7 +132,9 @@ def _declared_problems(run: AgentRun, enabled: tuple[str, ...]) -> list[str]:
 def test_declared_tools_are_exactly_the_enabled_ones(
     tools_pair: ToolsPair, not_enabled_run: AgentRun
 ) -> None:
-    problems = _declared_problems(tools_pair.first, tuple(tools_pair.first.config["enabled_tools"]))
+    problems = [
+        p for run in tools_pair for p in _declared_problems(run, tuple(run.config["enabled_tools"]))
+    ]
     problems += _declared_problems(not_enabled_run, ("read",))
     check(
         not problems,

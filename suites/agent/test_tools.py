@@ -37,11 +37,15 @@ def _result(call: dict[str, Any], result: dict[str, Any] | None) -> Any:
 
 @pytest.mark.clause("AGENT-TOOL-SEMANTICS")
 def test_write_read_edit_bash_do_exactly_what_the_contract_says(tools_pair: ToolsPair) -> None:
-    run = tools_pair.first
+    for run in tools_pair:
+        _semantics_hold(run)
+
+
+def _semantics_hold(run: AgentRun) -> None:
     calls = _calls(run)
     tools = [c.get("tool") for c, _ in calls]
     expected_tools = ["write", "read", "edit", "read", "bash"]
-    check(tools == expected_tools, "agent_tools: the tool calls, in order", expected_tools, tools)
+    check(tools == expected_tools, f"{run.label}: the tool calls, in order", expected_tools, tools)
     results = [_result(c, r) for c, r in calls]
     for tool, result in zip(tools, results, strict=True):
         check(
