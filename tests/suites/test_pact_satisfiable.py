@@ -1,21 +1,32 @@
-"""The pact never demands more than the contract: every message interaction of the
-committed pact verifies (Pact's own verifier) against a *minimal* contract-valid event, one
-that carries only the fields the event's schema requires, with the least values it allows,
-for every alternative a ``oneOf`` offers (a tool result that is a success, and one that is
-the error)."""
+"""The pact never demands more than the contract: every interaction of the committed pact
+verifies (Pact's own verifier) against a *minimal* contract-valid answer, one that carries
+only the fields the schema requires, with the least values it allows, for every
+alternative a ``oneOf`` offers (a tool result that is a success, and one that is the
+error): each message against a minimal event, each HTTP interaction against a stub
+provider answering the contract's status with a minimal body and headers."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
 import json
+import re
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from contract import EVENTS_DIR, validate_event
-from suites.pact.consumer import PACT_DIR, examples, message_expectations
+from contract import (
+    EVENTS_DIR,
+    operation,
+    response_header_schemas,
+    response_schema,
+    stream_rules,
+    validate_event,
+)
+from suites.pact.consumer import HTTP, PACT_DIR, HttpExpectation, examples, message_expectations
 
 TS = "2026-11-25T10:00:00Z"
 
@@ -28,6 +39,9 @@ def minimal_instances(schema: dict[str, Any]) -> Iterator[Any]:
             for alternative in schema[key]:
                 yield from minimal_instances({**rest, **alternative})
             return
+    if "const" in schema:
+        yield schema["const"]
+        return
     if "enum" in schema:
         yield schema["enum"][0]
         return
@@ -44,7 +58,12 @@ def minimal_instances(schema: dict[str, Any]) -> Iterator[Any]:
         yield []
     elif kind == "string":
         fmt = schema.get("format")
-        yield TS if fmt == "date-time" else "x" * max(1, int(schema.get("minLength", 0)))
+        if fmt == "date-time":
+            yield TS
+        elif fmt == "uuid":
+            yield "00000000-0000-4000-8000-000000000000"
+        else:
+            yield "x" * max(1, int(schema.get("minLength", 0)))
     elif kind in ("integer", "number"):
         yield schema.get("minimum", 0)
     elif kind == "boolean":
@@ -101,3 +120,72 @@ def test_every_message_of_the_pact_is_satisfied_by_a_minimal_event(
     results = verifier.results.get("interactionResults", [])
     assert [r.get("description") for r in results] == [description]
     assert results[0].get("result") == "OK", (instance, results[0].get("mismatch"))
+
+
+# ---------------------------------------------------------------- HTTP interactions
+class _MinimalProvider(BaseHTTPRequestHandler):
+    """Answers every request with the minimal contract-valid response of ``current``."""
+
+    current: HttpExpectation | None = None
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        e = type(self).current
+        assert e is not None
+        op = operation(e.operation_id)
+        self.send_response(op.status_for(e.outcome))
+        headers = response_header_schemas(e.operation_id, e.outcome)
+        for name in e.response_headers:
+            if name in headers:
+                value = next(minimal_instances(headers[name]))
+                self.send_header(
+                    name, str(value).lower() if isinstance(value, bool) else str(value)
+                )
+        body = b""
+        if e.response is not None:
+            schema = response_schema(e.operation_id, e.outcome) or {}
+            body = json.dumps(next(minimal_instances(schema))).encode()
+            self.send_header("Content-Type", "application/json")
+        elif "Content-Type" in e.response_headers:
+            self.send_header("Content-Type", stream_rules().response_headers["Content-Type"])
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def minimal_provider() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _MinimalProvider)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("expectation", HTTP, ids=[e.description for e in HTTP])
+def test_every_http_interaction_is_satisfied_by_a_minimal_response(
+    expectation: HttpExpectation, minimal_provider: str
+) -> None:
+    from pact import Verifier
+
+    _MinimalProvider.current = expectation
+    verifier = (
+        Verifier(examples()["provider"], host="127.0.0.1")
+        .add_transport(url=minimal_provider)
+        .add_source(PACT_DIR)
+        .filter(f"^{re.escape(expectation.description)}$")
+        .set_coloured_output(enabled=False)
+    )
+    with contextlib.suppress(RuntimeError):
+        verifier.verify()
+    results = verifier.results.get("interactionResults", [])
+    assert [r.get("description") for r in results] == [expectation.description]
+    assert results[0].get("result") == "OK", results[0].get("mismatch")
