@@ -8,6 +8,9 @@
 * ``stream.yaml``'s ``soak:``: bounds of the disconnect-hygiene (``SOAK-*``) clauses.
 * ``clauses.yaml``: every rule with a stable id, level and source.
 * ``profiles.yaml``: conformance profiles, each a group of clause areas a sidecar claims.
+* ``tools.yaml``: the agent's tools (parameters, semantics, the one success and error
+  result shape, bash bounds); ``events/tool_result.json`` follows it.
+* ``model.yaml``: what a sidecar sends to a session's model, per provider.
 * ``asyncapi.yaml``: both event channels (SSE and WebSocket) as AsyncAPI 3.0; its
   payloads ``$ref`` ``events/*.json``.
 
@@ -28,15 +31,25 @@ from contract._files import (
     CLAUSES_PATH,
     CONTRACT_DIR,
     EVENTS_DIR,
+    MODEL_PATH,
     OPENAPI_PATH,
     PROFILES_PATH,
     STREAM_PATH,
     STREAM_RULES_DOC,
+    TOOLS_PATH,
     load_asyncapi,
     load_openapi,
     parse_yaml,
 )
 from contract._metrics import MetricFamily, metric_families, metric_family, request_id_pattern
+from contract._model import (
+    ProviderRules,
+    WireFormat,
+    model_failure_codes,
+    provider_rules,
+    providers,
+    wire_format,
+)
 from contract._openapi import (
     UUID_PATTERN,
     Operation,
@@ -61,6 +74,7 @@ from contract._schemas import (
 )
 from contract._soak import SoakRules, soak_rules
 from contract._stream import StreamRules, TerminalRule, WebSocketRules, stream_rules
+from contract._tools import BashLimits, ToolContract, ToolSpec, tool_contract
 
 __all__ = [
     "ASYNCAPI_PATH",
@@ -68,11 +82,14 @@ __all__ = [
     "CLAUSES_PATH",
     "CONTRACT_DIR",
     "EVENTS_DIR",
+    "MODEL_PATH",
     "OPENAPI_PATH",
     "PROFILES_PATH",
     "STREAM_PATH",
     "STREAM_RULES_DOC",
+    "TOOLS_PATH",
     "UUID_PATTERN",
+    "BashLimits",
     "Catalogue",
     "CatalogueError",
     "Clause",
@@ -82,13 +99,17 @@ __all__ = [
     "Profile",
     "ProfileError",
     "Profiles",
+    "ProviderRules",
     "RetentionRules",
     "SoakRules",
     "StreamRules",
     "TerminalRule",
+    "ToolContract",
+    "ToolSpec",
     "UnknownClauseError",
     "Violation",
     "WebSocketRules",
+    "WireFormat",
     "component_validator",
     "event_fields",
     "event_validator",
@@ -98,9 +119,12 @@ __all__ = [
     "load_profiles",
     "metric_families",
     "metric_family",
+    "model_failure_codes",
     "operation",
     "operations",
     "parse_yaml",
+    "provider_rules",
+    "providers",
     "request_id_pattern",
     "resolved_component",
     "response_header_schemas",
@@ -109,8 +133,10 @@ __all__ = [
     "soak_rules",
     "status_for",
     "stream_rules",
+    "tool_contract",
     "validate_component",
     "validate_event",
     "validate_ws_frame",
+    "wire_format",
     "ws_frame_validator",
 ]

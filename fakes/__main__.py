@@ -31,8 +31,9 @@ def _model_server(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    print(f"{'scenario':20} {'needs':40} description")
     for scenario in load_scenarios(args.scenarios).values():
-        print(f"{scenario.id:20} {scenario.description}")
+        print(f"{scenario.id:20} {scenario.needs():40} {scenario.description}")
     return 0
 
 

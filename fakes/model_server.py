@@ -1,9 +1,12 @@
-"""A fake OpenAI-compatible model server that plays scripted scenarios.
+"""A fake OpenAI-compatible (and Anthropic Messages) model server that plays scenarios.
 
 ``POST /v1/chat/completions`` (streaming or not) answers from the scenario named by the
 request's ``model``; the turn is the number of assistant messages already in the request,
 so the server keeps no conversation state and is safe under any concurrency. Every
-request is recorded (``GET /_fake/requests``) for assertions.
+request is recorded with its audit against ``contract/model.yaml`` (``GET
+/_fake/requests``; see :mod:`fakes.model_audit`) for the suites to judge. A scenario that
+needs ``stream: true`` or a ``tools`` array to behave answers a request without them with
+a 400 that says so in one line (``python -m fakes list`` says what each needs).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from contract import provider_rules
+from fakes.model_audit import Audit, audit_request
 from fakes.scenarios import Scenario, Turn, load_scenarios
 
 TITLE_REPLY = "Coding session"
@@ -37,6 +42,8 @@ class RecordedRequest:
     received_at: float
     temperature: float | None = None
     max_tokens: int | None = None
+    audit: Audit | None = None
+    """The request read with the contract's rules (key, prompts, declared tools, problems)."""
 
 
 class Recorder:
@@ -107,6 +114,11 @@ async def _write_turn(
         await response.write(_chunk(model, cid, {"content": piece}))
     if turn.fault == "malformed_chunk":
         await response.write(b"data: {this is not json\n\n")
+    elif turn.fault == "error_chunk":  # what OpenAI-compatible servers send when they fail
+        error = {"error": {"message": "scripted failure mid-stream", "type": "server_error"}}
+        await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+        await response.write_eof()
+        return response
     elif turn.fault == "drop_connection":
         if request.transport is not None:
             request.transport.close()
@@ -172,6 +184,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return _error(400, "messages is required", "invalid_request_error")
     model = str(body.get("model", ""))
     tools = [t.get("function", {}).get("name", "") for t in body.get("tools") or []]
+    audit = audit_request(provider_rules("openai"), request.headers, body)
     request.app[recorder_key].requests.append(
         RecordedRequest(
             model,
@@ -183,6 +196,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             time.time(),
             body.get("temperature"),
             body.get("max_tokens"),
+            audit,
         )
     )
     scenarios = request.app[scenarios_key]
@@ -195,6 +209,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             "invalid_request_error",
             "model_not_found",
         )
+    unmet = unmet_needs(scenario, stream=body.get("stream") is True, tools=bool(tools))
+    if unmet:
+        return _error(400, unmet, "invalid_request_error", "scenario_needs")
     if not tools:  # e.g. an agent asking for a session title: not part of the script
         turn, index = Turn(chunks=(TITLE_REPLY,)), 0
     else:
@@ -211,6 +228,21 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if turn.fault == "stall":
         await asyncio.sleep(turn.fault_value)
     return _complete(model, turn, index)
+
+
+def unmet_needs(scenario: Scenario, *, stream: bool, tools: bool) -> str | None:
+    """One line saying what the request lacks for ``scenario`` to behave, or ``None``."""
+    if scenario.needs_stream and not stream:
+        return (
+            f'scenario {scenario.id} needs "stream": true (its fault happens mid-stream); '
+            "this request does not stream"
+        )
+    if scenario.needed_tools and not tools:
+        return (
+            f"scenario {scenario.id} needs a tools array (it calls "
+            f"{', '.join(scenario.needed_tools)}); this request declares no tools"
+        )
+    return None
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -243,6 +275,9 @@ def create_model_app(scenarios: Mapping[str, Scenario] | None = None) -> web.App
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[scenarios_key] = dict(scenarios if scenarios is not None else load_scenarios())
     app[recorder_key] = Recorder()
+    from fakes.anthropic_api import messages
+
+    app.router.add_post("/v1/messages", messages)  # provider anthropic (model.yaml)
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", chat_completions)
         app.router.add_get(f"{prefix}/models", list_models)

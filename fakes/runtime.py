@@ -16,7 +16,16 @@ from typing import Any
 
 import aiohttp
 
-from fakes.tools import ToolError, WorkspaceTools, tool_definitions
+from fakes.anthropic_client import messages_body, read_messages_stream
+from fakes.tools import (
+    BASH_TIMEOUT,
+    OUTPUT_CAP,
+    ToolError,
+    WorkspaceTools,
+    error_result,
+    success_result,
+    tool_definitions,
+)
 from reference_server.runtime import EventSink, RunResult, RuntimeFailure, SessionSpec
 
 MAX_TURNS = 50
@@ -45,12 +54,18 @@ class FakeOpenCodeRuntime:
     def __init__(
         self,
         read_timeout: float = 30.0,
-        bash_timeout: float = 30.0,
+        bash_timeout: float = BASH_TIMEOUT,
         tools_factory: ToolsFactory | None = None,
+        bash_output_cap: int = OUTPUT_CAP,
     ) -> None:
         self.read_timeout = read_timeout
         self.bash_timeout = bash_timeout
+        self.bash_output_cap = bash_output_cap
         self.tools_factory: ToolsFactory = tools_factory or confined_tools
+        self.declarations: Callable[[tuple[str, ...]], list[dict[str, Any]]] = tool_definitions
+        """The tools declared to the model for a session's enabled tools (faults swap it)."""
+        self.refuse_disabled = True
+        """Refuse a call to a tool the session did not enable (a fault turns it off)."""
         self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -68,11 +83,12 @@ class FakeOpenCodeRuntime:
 
     async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
         tools = self.tools_factory(spec, self.bash_timeout)
+        tools.output_cap = self.bash_output_cap
         messages: list[dict[str, Any]] = []
         if spec.effective_system_prompt:
             messages.append({"role": "system", "content": spec.effective_system_prompt})
         messages.append({"role": "user", "content": spec.prompt})
-        definitions = tool_definitions(spec.model.enabled_tools)
+        definitions = self.declarations(spec.model.enabled_tools)
         last_text = ""
         try:
             for turn in range(MAX_TURNS):
@@ -101,15 +117,15 @@ class FakeOpenCodeRuntime:
             args = {"_raw": call["function"]["arguments"]}
         sink.tool_call(call["id"], name, args if isinstance(args, dict) else {"_raw": args})
         try:
-            if name not in spec.model.enabled_tools:
+            if self.refuse_disabled and name not in spec.model.enabled_tools:
                 raise ToolError(f"tool {name!r} is not enabled for this session")
             if not isinstance(args, dict):
                 raise ToolError("arguments must be a JSON object")
             output = await tools.run(name, args)
-            sink.tool_result(call["id"], name, {"output": output})
+            sink.tool_result(call["id"], name, success_result(output))
             content = output
         except ToolError as exc:
-            sink.tool_result(call["id"], name, {"error": str(exc)})
+            sink.tool_result(call["id"], name, error_result(str(exc)))
             sink.warning(f"{name} failed: {exc}")
             content = f"Error: {exc}"
         return {"role": "tool", "tool_call_id": call["id"], "content": content}
@@ -122,11 +138,16 @@ class FakeOpenCodeRuntime:
         sink: EventSink,
     ) -> Reply:
         assert self._http is not None, "start() first"
-        body = spec.model.request_body(messages=messages, stream=True)
-        if tools:
-            body["tools"] = tools
-        url = spec.model.chat_completions_url
-        headers = {"Authorization": f"Bearer {spec.model.api_key}"}
+        anthropic = spec.model.rules.api.name == "anthropic_messages"
+        if anthropic:  # provider anthropic: the Messages API (contract/model.yaml)
+            body = messages_body(spec, messages, tools)
+            url = spec.model.rules.url(spec.model.api_endpoint)
+        else:
+            body = spec.model.request_body(messages=messages, stream=True)
+            if tools:
+                body["tools"] = tools
+            url = spec.model.chat_completions_url
+        headers = spec.model.key_headers()
         for attempt in (1, 2):
             try:
                 async with self._http.post(url, json=body, headers=headers) as response:
@@ -138,6 +159,9 @@ class FakeOpenCodeRuntime:
                         raise RuntimeFailure(
                             f"the model answered HTTP {response.status}", "model_error"
                         )
+                    if anthropic:
+                        reply: Reply = await read_messages_stream(response, sink, Reply)
+                        return reply
                     return await self._read_stream(response, sink)
             except aiohttp.ClientConnectorError:
                 raise RuntimeFailure(
@@ -165,6 +189,8 @@ class FakeOpenCodeRuntime:
                 break
             try:
                 chunk = json.loads(payload)
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    raise RuntimeFailure("the model reported an error mid-stream", "model_error")
                 choice = chunk["choices"][0]
             except (ValueError, KeyError, IndexError, TypeError):
                 raise RuntimeFailure(

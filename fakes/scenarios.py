@@ -32,7 +32,8 @@ class Turn:
     tool_calls: tuple[ToolCall, ...] = ()
     delay: float = 0.0
     fault: str | None = None
-    """``stall``, ``http_status``, ``malformed_chunk``, ``drop_connection`` or ``endless``."""
+    """``stall``, ``http_status``, ``malformed_chunk``, ``drop_connection``, ``endless`` or
+    ``error_chunk`` (an error object in the middle of the stream)."""
     fault_value: float = 0.0
     """Seconds of a stall, or the HTTP status."""
 
@@ -41,11 +42,33 @@ class Turn:
         return "".join(self.chunks)
 
 
+STREAM_ONLY_FAULTS = frozenset({"malformed_chunk", "drop_connection", "endless", "error_chunk"})
+"""Faults that happen in the middle of a streamed answer: a non-streaming request cannot
+play them."""
+
+
 @dataclass(frozen=True)
 class Scenario:
     id: str
     description: str
     turns: tuple[Turn, ...]
+
+    @property
+    def needs_stream(self) -> bool:
+        """Its faults happen mid-stream: only a ``stream: true`` request plays it."""
+        return any(t.fault in STREAM_ONLY_FAULTS for t in self.turns)
+
+    @property
+    def needed_tools(self) -> tuple[str, ...]:
+        """The tools its turns call: a request must declare tools for it to behave."""
+        return tuple(sorted({c.tool for t in self.turns for c in t.tool_calls}))
+
+    def needs(self) -> str:
+        """What a request needs for this scenario to behave, in a few words."""
+        wanted = ["stream: true"] if self.needs_stream else []
+        if self.needed_tools:
+            wanted.append(f"tools [{', '.join(self.needed_tools)}]")
+        return ", ".join(wanted) or "-"
 
     def turn(self, index: int) -> Turn:
         """Turn ``index``; past the script, the last text turn again (a model that is done)."""

@@ -16,56 +16,41 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-READ_CAP = 256 * 1024
-OUTPUT_CAP = 64 * 1024
+from contract import tool_contract
 
-TOOL_SCHEMAS: Mapping[str, dict[str, Any]] = {
-    "read": {
-        "description": "Read a file of the workspace.",
-        "parameters": {
-            "type": "object",
-            "required": ["filePath"],
-            "properties": {"filePath": {"type": "string"}},
-        },
-    },
-    "write": {
-        "description": "Write a file of the workspace (created or replaced).",
-        "parameters": {
-            "type": "object",
-            "required": ["filePath", "content"],
-            "properties": {"filePath": {"type": "string"}, "content": {"type": "string"}},
-        },
-    },
-    "edit": {
-        "description": "Replace oldString by newString in a file of the workspace.",
-        "parameters": {
-            "type": "object",
-            "required": ["filePath", "oldString", "newString"],
-            "properties": {
-                "filePath": {"type": "string"},
-                "oldString": {"type": "string"},
-                "newString": {"type": "string"},
-            },
-        },
-    },
-    "bash": {
-        "description": "Run a shell command in the workspace.",
-        "parameters": {
-            "type": "object",
-            "required": ["command"],
-            "properties": {"command": {"type": "string"}, "description": {"type": "string"}},
-        },
-    },
-}
+READ_CAP = 256 * 1024
+OUTPUT_CAP = tool_contract().bash.output_cap_bytes
+BASH_TIMEOUT = tool_contract().bash.timeout_seconds
 
 
 def tool_definitions(enabled: tuple[str, ...]) -> list[dict[str, Any]]:
-    """OpenAI ``tools`` for the enabled tools."""
-    return [
-        {"type": "function", "function": {"name": name, **TOOL_SCHEMAS[name]}}
-        for name in enabled
-        if name in TOOL_SCHEMAS
-    ]
+    """OpenAI ``tools`` for the enabled tools: the contract's declarations (tools.yaml)."""
+    return tool_contract().openai_declarations(enabled)
+
+
+def success_result(output: str) -> dict[str, Any]:
+    """A ``tool_result.result`` of a tool that did its work (tools.yaml results.success)."""
+    return {"output": output}
+
+
+def error_result(message: str) -> dict[str, Any]:
+    """The one failed ``tool_result.result`` of every tool (tools.yaml results.error)."""
+    return {"error": message or "the tool failed"}
+
+
+def replace_text(text: str, old: str, new: str, replace_all: object) -> str:
+    """``edit``'s semantics (tools.yaml): the first occurrence, or every one with replaceAll."""
+    if old not in text:
+        raise ToolError("oldString not found in the file")
+    return text.replace(old, new) if replace_all is True else text.replace(old, new, 1)
+
+
+def capped(output: bytes, cap: int) -> str:
+    """bash output cut at ``cap`` bytes (tools.yaml bash.output_cap_bytes), saying so."""
+    text = output[:cap].decode("utf-8", "replace")
+    if len(output) > cap:
+        text += f"\n[output truncated at {cap} bytes]"
+    return text
 
 
 class ToolError(Exception):
@@ -75,7 +60,8 @@ class ToolError(Exception):
 @dataclass
 class WorkspaceTools:
     root: Path
-    bash_timeout: float = 30.0
+    bash_timeout: float = BASH_TIMEOUT
+    output_cap: int = OUTPUT_CAP
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -128,9 +114,7 @@ class WorkspaceTools:
         if not path.is_file():
             raise ToolError(f"{args.get('filePath')} does not exist")
         text = path.read_text(encoding="utf-8")
-        if old not in text:
-            raise ToolError("oldString not found in the file")
-        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+        path.write_text(replace_text(text, old, new, args.get("replaceAll")), encoding="utf-8")
         self._touched(path)
         return f"edited {path.relative_to(self.root)}"
 
@@ -172,9 +156,7 @@ class WorkspaceTools:
             raise
         finally:
             self._process = None
-        text = output[:OUTPUT_CAP].decode("utf-8", "replace")
-        if len(output) > OUTPUT_CAP:
-            text += f"\n[output truncated at {OUTPUT_CAP} bytes]"
+        text = capped(output, self.output_cap)
         if process.returncode:
             raise ToolError(f"exit code {process.returncode}: {text}")
         return text

@@ -50,6 +50,10 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=int,
         help="finished sessions kept at most [MAX_RETAINED_SESSIONS] (default 1000)",
     )
+    # SETTING(issue 19): the reference's bash timeout (server side)
+    p.add_argument(
+        "--bash-timeout", type=float, help="seconds a bash command may run [BASH_TIMEOUT]"
+    )
     p.add_argument("--log-level", choices=["debug", "info", "warn", "error"], help="[LOG_LEVEL]")
     p.add_argument(
         "--metrics-public",
@@ -75,6 +79,7 @@ def server_config(args: argparse.Namespace, env: dict[str, str]) -> Config:
         max_concurrent_sessions=args.max_sessions,
         session_retention=args.session_retention,  # SETTING(issue 22)
         max_retained_sessions=args.max_retained_sessions,  # SETTING(issue 22)
+        bash_timeout=args.bash_timeout,  # SETTING(issue 19)
         log_level=args.log_level,
         metrics_require_auth=args.metrics_require_auth,
     )

@@ -13,7 +13,11 @@ def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
     if config.runtime == "fake":
         from fakes.runtime import FakeOpenCodeRuntime
 
-        return FakeOpenCodeRuntime(read_timeout=config.model_read_timeout)
+        return FakeOpenCodeRuntime(
+            read_timeout=config.model_read_timeout,
+            bash_timeout=config.bash_timeout,
+            bash_output_cap=config.bash_output_cap,
+        )
     if config.runtime == "opencode":
         from reference_server.runtimes.opencode import OpenCodeRuntime, OpenCodeSettings
         from reference_server.runtimes.opencode_process import OpenCodeMissing, find_binary
@@ -27,6 +31,7 @@ def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
             state_dir=config.opencode_state_dir or config.workspace_dir / ".opencode-state",
             slots=config.max_concurrent_sessions,
             model_read_timeout=config.model_read_timeout,
+            bash_timeout=config.bash_timeout,
         )
         return OpenCodeRuntime(settings)
     raise ConfigError(f"RUNTIME={config.runtime!r} is not a runtime (fake or opencode)")

@@ -81,6 +81,7 @@ EMBEDDED_DECLARED: dict[str, Any] = {
     "heartbeat_interval": 1.0,
     "session_timeout": 4.0,
     "max_sessions": 3,
+    "bash_timeout": 1.5,
     # short enough to wait out, long enough for every suite that reuses a finished session
     # (conformance reuses one for its whole run)
     "session_retention": 60.0,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from contract import retention_rules
+from contract import retention_rules, tool_contract
 
 T = TypeVar("T")
 
@@ -56,6 +56,12 @@ class Config:
     """METRICS_REQUIRE_AUTH: whether /metrics needs the shared secret (when one is set)."""
     model_read_timeout: float = 30.0
     """MODEL_READ_TIMEOUT: seconds the runtime waits for the model's next bytes."""
+    bash_timeout: float = field(default_factory=lambda: tool_contract().bash.timeout_seconds)
+    """BASH_TIMEOUT: seconds a bash command may run before it is killed (a tool error);
+    default: contract/tools.yaml bash.timeout_seconds."""
+    bash_output_cap: int = field(default_factory=lambda: tool_contract().bash.output_cap_bytes)
+    """BASH_OUTPUT_CAP: bytes of a bash command's output kept (the rest is cut, saying so);
+    default: contract/tools.yaml bash.output_cap_bytes."""
     opencode_bin: str | None = None
     """OPENCODE_BIN: the `opencode` binary (default: ./.opencode/node_modules/.bin, then PATH)."""
     opencode_state_dir: Path | None = None
@@ -115,6 +121,8 @@ class Config:
             model_read_timeout=_read(
                 env, "MODEL_READ_TIMEOUT", float, d.model_read_timeout, _positive
             ),
+            bash_timeout=_read(env, "BASH_TIMEOUT", float, d.bash_timeout, _positive),
+            bash_output_cap=_read(env, "BASH_OUTPUT_CAP", int, d.bash_output_cap, _positive),
             opencode_bin=env.get("OPENCODE_BIN") or None,
             opencode_state_dir=Path(env["OPENCODE_STATE_DIR"])
             if env.get("OPENCODE_STATE_DIR")

@@ -35,9 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from contract import ProviderRules, provider_rules
+
 OutputStream = Literal["stdout", "stderr"]
-DEFAULT_ENDPOINT = "https://api.openai.com/v1"
-"""Where a session without ``model_config.api_endpoint`` sends its model calls."""
+DEFAULT_ENDPOINT = provider_rules("openai").default_endpoint
+"""Where a session without ``model_config.api_endpoint`` sends its model calls (model.yaml)."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,19 @@ class ModelConfig:
     system_prompt: str | None = None
 
     @property
+    def rules(self) -> ProviderRules:
+        """contract/model.yaml's rules for this provider (URL, key header, wire format)."""
+        return provider_rules(self.provider)
+
+    @property
     def chat_completions_url(self) -> str:
-        """The OpenAI-compatible chat completions URL of this model."""
-        return (self.api_endpoint or DEFAULT_ENDPOINT).rstrip("/") + "/chat/completions"
+        """The OpenAI-compatible chat completions URL of this model (model.yaml)."""
+        rules = self.rules if self.rules.api.name == "openai_chat" else provider_rules("openai")
+        return rules.url(self.api_endpoint)
+
+    def key_headers(self) -> dict[str, str]:
+        """The headers that carry this session's key (model.yaml ``key_header``)."""
+        return self.rules.request_headers(self.api_key)
 
     def request_body(self, **fields: Any) -> dict[str, Any]:
         """A chat completions body: ``fields``, this model, and its sampling settings."""

@@ -5,6 +5,7 @@ SUITES = (
     "fuzz",
     "lifecycle_model",
     "security",
+    "agent",
     "pact",
     "retention",
     "soak",

@@ -465,19 +465,19 @@ FAULTS = [
     Fault(
         "timeout_not_enforced",
         "SESSION_TIMEOUT ignored",
-        catches={"conformance": ("SESSION-TIMEOUT",)},
+        catches={"conformance": ("SESSION-TIMEOUT",), "agent": ("AGENT-MODEL-ENDLESS",)},
         config={"session_timeout": 3600.0},
     ),
     Fault(
         "failure_completes",
         "model failures end in complete",
-        catches={"conformance": ("RUNTIME-FAILURE-FATAL",)},
+        catches={"agent": ("AGENT-MODEL-FAULT",)},
         runtime=failures_complete,
     ),
     Fault(
         "files_unreported",
         "files_modified always empty",
-        catches={"conformance": ("WORKSPACE-CHANGES",)},
+        catches={"agent": ("AGENT-TOOL-SEMANTICS",)},
         runtime=files_unreported,
     ),
     Fault(

@@ -31,6 +31,7 @@ def add_faulty_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--max-retained-sessions", type=int, default=None, help="[MAX_RETAINED_SESSIONS]"
     )
+    p.add_argument("--bash-timeout", type=float, default=None, help="[BASH_TIMEOUT]")
     p.set_defaults(func=run_faulty)
 
 
@@ -52,11 +53,16 @@ def run_faulty(args: argparse.Namespace) -> int:
         max_concurrent_sessions=args.max_sessions,
         session_retention=args.session_retention,
         max_retained_sessions=args.max_retained_sessions,
+        bash_timeout=args.bash_timeout,
         log_level="warn",
     )
     config.workspace_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(config.log_level)
-    runtime = FakeOpenCodeRuntime(read_timeout=config.model_read_timeout)
+    runtime = FakeOpenCodeRuntime(
+        read_timeout=config.model_read_timeout,
+        bash_timeout=config.bash_timeout,
+        bash_output_cap=config.bash_output_cap,
+    )
     asyncio.run(serve_forever(create_faulty_app(fault, config, runtime), config))
     return 0
 

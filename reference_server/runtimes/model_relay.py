@@ -31,6 +31,10 @@ from reference_server.runtime import ModelConfig
 log = logging.getLogger("reference_server.runtimes.opencode")
 
 PROVIDER_ID = "sidecar"
+ANTHROPIC_PROVIDER_ID = "sidecar-anthropic"
+"""The relay's second face, for sessions with provider anthropic: OpenCode's Anthropic
+provider (``@ai-sdk/anthropic``) with the relay as its base URL; same slots, same token."""
+ANTHROPIC_PATH = "/anthropic/v1/messages"
 
 
 @dataclass
@@ -74,6 +78,7 @@ class ModelRelay:
         )
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_post(ANTHROPIC_PATH, self._messages)
         app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -119,7 +124,22 @@ class ModelRelay:
                     slot: {"name": slot, "tool_call": True, "temperature": True}
                     for slot in self.slot_names
                 },
-            }
+            },
+            ANTHROPIC_PROVIDER_ID: {
+                "npm": "@ai-sdk/anthropic",
+                "name": "opencode-sidecar model relay (Anthropic Messages)",
+                "options": {
+                    "baseURL": self.url.removesuffix("/v1")
+                    + ANTHROPIC_PATH.removesuffix("/messages"),
+                    "apiKey": self.token,
+                    "headerTimeout": timeout_ms,
+                    "chunkTimeout": timeout_ms,
+                },
+                "models": {
+                    slot: {"name": slot, "tool_call": True, "temperature": True}
+                    for slot in self.slot_names
+                },
+            },
         }
 
     async def _models(self, request: web.Request) -> web.Response:
@@ -129,6 +149,22 @@ class ModelRelay:
     def _authorised(self, request: web.Request) -> bool:
         given = request.headers.get("Authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        """OpenCode's Anthropic provider -> the session's Anthropic Messages endpoint."""
+        given = request.headers.get("x-api-key", "")
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            return _error(401, "relay token required")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "request body is not JSON")
+        lease = self._leases.get(str(body.get("model")))
+        if lease is None:
+            return _error(404, f"no session holds {body.get('model')!r}")
+        lease.requests += 1
+        body = only_enabled_tools(body, lease.model.enabled_tools)
+        return await self._forward(request, lease, lease.model.request_body(**body))
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         if not self._authorised(request):
@@ -141,6 +177,7 @@ class ModelRelay:
         if lease is None:
             return _error(404, f"no session holds {body.get('model')!r}")
         lease.requests += 1
+        body = only_enabled_tools(body, lease.model.enabled_tools)
         return await self._forward(request, lease, lease.model.request_body(**body))
 
     async def _forward(
@@ -148,8 +185,8 @@ class ModelRelay:
     ) -> web.StreamResponse:
         assert self._http is not None
         model = lease.model
-        url = model.chat_completions_url
-        headers = {"Authorization": f"Bearer {model.api_key}", "Content-Type": "application/json"}
+        url = model.rules.url(model.api_endpoint)
+        headers = {**model.key_headers(), "Content-Type": "application/json"}
         response: web.StreamResponse | None = None
         try:
             async with self._http.post(url, data=json.dumps(body), headers=headers) as upstream:
@@ -165,7 +202,11 @@ class ModelRelay:
                 response = web.StreamResponse(status=upstream.status)
                 response.content_type = upstream.content_type or "text/event-stream"
                 await response.prepare(request)
+                watch = StreamWatch()
                 async for chunk in upstream.content.iter_any():
+                    failure = watch.feed(chunk)
+                    if failure is not None and lease.failure is None:
+                        lease.failure = failure
                     await response.write(chunk)
                 await response.write_eof()
                 return response
@@ -181,6 +222,52 @@ class ModelRelay:
                 "model_error" if response is not None else "model_unreachable",
             )
             return response if response is not None else _error(502, lease.failure.message)
+
+
+class StreamWatch:
+    """Reads the ``data:`` lines of a forwarded chat completions stream and names the first
+    model failure in it (contract/model.yaml failure_codes): a line that is not JSON, or an
+    error object. OpenCode would report either as its own error (code runtime_error)."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> ModelFailure | None:
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for raw in lines:
+            line = raw.strip()
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                continue
+            try:
+                item = json.loads(payload)
+            except ValueError:
+                return ModelFailure("the model sent a malformed chunk", "model_protocol_error")
+            if isinstance(item, dict) and item.get("error"):
+                return ModelFailure("the model reported an error mid-stream", "model_error")
+        return None
+
+
+def only_enabled_tools(body: dict[str, Any], enabled: tuple[str, ...]) -> dict[str, Any]:
+    """The body with only the session's enabled tools declared (contract/model.yaml: the
+    model is offered exactly model_config.enabled_tools). OpenCode also declares helpers it
+    grants with them (glob, grep, list with read) and its own ``invalid`` tool."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return body
+    kept = [t for t in tools if isinstance(t, dict) and _tool_name(t) in enabled]
+    trimmed = {**body, "tools": kept}
+    if not kept:
+        trimmed.pop("tools")
+        trimmed.pop("tool_choice", None)
+    return trimmed
+
+
+def _tool_name(declaration: dict[str, Any]) -> object:
+    """A declared tool's name: OpenAI chat (``function.name``) or Anthropic (``name``)."""
+    return declaration.get("name") or (declaration.get("function") or {}).get("name")
 
 
 def _scrub(message: str, model: ModelConfig) -> str:

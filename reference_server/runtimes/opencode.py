@@ -24,13 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from reference_server.runtime import EventSink, RunResult, RuntimeFailure, SessionSpec
-from reference_server.runtimes.model_relay import PROVIDER_ID, Lease, ModelRelay
+from reference_server.runtimes.model_relay import (
+    ANTHROPIC_PROVIDER_ID,
+    PROVIDER_ID,
+    Lease,
+    ModelRelay,
+)
 from reference_server.runtimes.opencode_events import Outcome, SessionTranslator
 from reference_server.runtimes.opencode_process import (
     OpenCodeProcess,
     ProcessExited,
     SessionChannel,
 )
+from reference_server.runtimes.workspace_processes import kill_processes_in
 
 log = logging.getLogger("reference_server.runtimes.opencode")
 
@@ -70,6 +76,12 @@ class OpenCodeSettings:
     model_read_timeout: float = 30.0
     startup_timeout: float = 60.0
     abort_timeout: float = 5.0
+    bash_timeout: float = 30.0
+    """BASH_TIMEOUT: OpenCode's default bash timeout (its own setting, in ms)."""
+
+    def environment(self) -> dict[str, str]:
+        """OpenCode's settings that only its environment carries."""
+        return {"OPENCODE_EXPERIMENTAL_BASH_DEFAULT_TIMEOUT_MS": str(int(self.bash_timeout * 1000))}
 
 
 def opencode_config(relay: ModelRelay) -> dict[str, Any]:
@@ -81,7 +93,7 @@ def opencode_config(relay: ModelRelay) -> dict[str, Any]:
         "snapshot": False,
         "lsp": False,
         "formatter": False,
-        "enabled_providers": [PROVIDER_ID],
+        "enabled_providers": [PROVIDER_ID, ANTHROPIC_PROVIDER_ID],
         "permission": PERMISSIONS,
         "provider": relay.provider_config(),
     }
@@ -106,6 +118,7 @@ class OpenCodeRuntime:
             self.settings.state_dir,
             opencode_config(self.relay),
             self.settings.startup_timeout,
+            settings_env=self.settings.environment(),
         )
         await self._process.start()
         try:
@@ -148,10 +161,12 @@ class OpenCodeRuntime:
             files = [*translator.files, *_changed(before, _snapshot(spec.workspace))]
             return RunResult(translator.final_text, tuple(dict.fromkeys(files)))
         except asyncio.CancelledError:
+            kill_processes_in(spec.workspace)  # a running bash command dies with the session
             if channel is not None:
                 await asyncio.shield(self._best_effort(process.abort(channel)))
             raise
         finally:
+            kill_processes_in(spec.workspace)
             if channel is not None:
                 process.forget(channel)
                 await asyncio.shield(self._best_effort(process.dispose(channel)))
@@ -159,7 +174,7 @@ class OpenCodeRuntime:
 
     def _prompt(self, spec: SessionSpec, lease: Lease) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "model": {"providerID": PROVIDER_ID, "modelID": lease.slot},
+            "model": {"providerID": relay_provider(spec), "modelID": lease.slot},
             "parts": [{"type": "text", "text": spec.prompt}],
             "tools": self.tool_switches(spec.model.enabled_tools),
         }
@@ -190,6 +205,13 @@ class OpenCodeRuntime:
             return RuntimeFailure(f"the model call failed: {outcome.message}", "model_error")
         name = outcome.error_name or "error"
         return RuntimeFailure(f"opencode {name}: {outcome.message}"[:500], "runtime_error")
+
+
+def relay_provider(spec: SessionSpec) -> str:
+    """The relay provider OpenCode uses for this session: the Messages API face for
+    provider anthropic (contract/model.yaml), the OpenAI-compatible one otherwise."""
+    anthropic = spec.model.rules.api.name == "anthropic_messages"
+    return ANTHROPIC_PROVIDER_ID if anthropic else PROVIDER_ID
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:

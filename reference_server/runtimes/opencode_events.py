@@ -113,7 +113,15 @@ class SessionTranslator:
             self.sink.tool_call(call_id, tool, args if isinstance(args, dict) else {})
         if call_id in self.calls_finished:
             return
-        if status == "completed":
+        if status == "completed" and (refused := refused_call(tool, state)):
+            self.calls_finished.add(call_id)
+            self.sink.tool_result(call_id, tool, {"error": refused})
+            self.sink.warning(f"{tool} refused: {refused}")
+        elif status == "completed" and (timed_out := bash_timeout_note(tool, state)):
+            self.calls_finished.add(call_id)
+            self.sink.tool_result(call_id, tool, {"error": timed_out})
+            self.sink.warning(f"{tool} failed: {timed_out}")
+        elif status == "completed":
             self.calls_finished.add(call_id)
             self.sink.tool_result(call_id, tool, {"output": str(state.get("output", ""))})
             self._file_from_tool(tool, state)
@@ -159,3 +167,30 @@ class SessionTranslator:
 
     def _on_session_idle(self, props: dict[str, Any]) -> Outcome:
         return Outcome("idle")
+
+
+BASH_TIMEOUT_NOTE = "terminated command after exceeding timeout"
+"""What OpenCode appends to a bash output when it killed the command at its timeout."""
+
+
+def bash_timeout_note(tool: str, state: dict[str, Any]) -> str | None:
+    """OpenCode reports a bash command it killed at its timeout as *completed*; the
+    contract (tools.yaml bash) makes it a tool error: the error text, or ``None``."""
+    output = str(state.get("output", ""))
+    if tool != "bash" or BASH_TIMEOUT_NOTE not in output:
+        return None
+    start = output.rfind("\n", 0, output.find(BASH_TIMEOUT_NOTE)) + 1
+    return f"command timed out: {output[start:].strip()[:300]}"
+
+
+REFUSAL_TOOL = "invalid"
+"""OpenCode's stand-in for a call to a tool that is off (not enabled) or does not exist."""
+
+
+def refused_call(tool: str, state: dict[str, Any]) -> str | None:
+    """OpenCode answers a call to a tool that is not enabled through its ``invalid`` tool,
+    which *completes*; the contract (tools.yaml) makes it the tool error: its text, or
+    ``None`` for any other call."""
+    if tool != REFUSAL_TOOL:
+        return None
+    return str(state.get("output") or (state.get("input") or {}).get("error") or "refused")

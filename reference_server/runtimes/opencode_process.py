@@ -81,12 +81,15 @@ class OpenCodeProcess:
         config: Mapping[str, Any],
         startup_timeout: float = 60.0,
         environ: Mapping[str, str] | None = None,
+        settings_env: Mapping[str, str] | None = None,
     ) -> None:
         self.binary = binary
         self.state_dir = state_dir
         self.config = dict(config)
         self.startup_timeout = startup_timeout
         self._environ = dict(environ if environ is not None else os.environ)
+        self._settings_env = dict(settings_env or {})
+        """OpenCode settings passed as its environment (e.g. the bash timeout)."""
         self._password = secrets.token_urlsafe(24)
         self._proc: asyncio.subprocess.Process | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -139,6 +142,7 @@ class OpenCodeProcess:
             OPENCODE_DISABLE_AUTOUPDATE="1",
             OPENCODE_DISABLE_LSP_DOWNLOAD="1",
         )
+        env.update(self._settings_env)
         return env
 
     def _write_config(self) -> None:

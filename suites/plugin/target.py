@@ -78,6 +78,14 @@ class TargetOptions:
         serve="--max-sessions",
         parse=int,
     )
+    bash_timeout: float | None = setting(
+        "the target's bash timeout (BASH_TIMEOUT) in seconds, to check AGENT-BASH-TIMEOUT "
+        "(at most 10 s can be told from none; default: skip it)",
+        flag="--bash-timeout",
+        parse=float,
+        metavar="SECONDS",
+        serve="--bash-timeout",
+    )
     session_retention: float | None = setting(
         "the target's SESSION_RETENTION in seconds, to check it (default: skip RETENTION-* "
         "and SOAK-CHURN-MEMORY)",

@@ -69,11 +69,46 @@ async def test_non_streaming_and_no_tools_title_request() -> None:
         assert plain["object"] == "chat.completion"
         assert plain["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "write"
         title = (
-            await http.post(
-                "/chat/completions", json=body("hello_write", stream=False, tools=False)
-            )
+            await http.post("/chat/completions", json=body("quick", stream=False, tools=False))
         ).json()
         assert title["choices"][0]["message"]["content"] == "Coding session"
+
+
+async def test_a_scenario_that_needs_tools_or_stream_says_so_in_one_line() -> None:
+    async with ModelServer() as server, httpx.AsyncClient(base_url=server.url) as http:
+        no_tools = await http.post("/chat/completions", json=body("hello_write", tools=False))
+        assert no_tools.status_code == 400
+        message = no_tools.json()["error"]["message"]
+        assert "needs a tools array (it calls write)" in message and "\n" not in message
+        batch = await http.post("/chat/completions", json=body("malformed_stream", stream=False))
+        assert batch.status_code == 400
+        assert 'needs "stream": true' in batch.json()["error"]["message"]
+
+
+async def test_every_request_is_audited_against_the_model_contract() -> None:
+    from contract import tool_contract
+
+    declared = tool_contract().openai_declarations(("read", "edit"))
+    bad_edit = {"type": "function", "function": {"name": "edit", "parameters": {}}}
+    async with ModelServer() as server, httpx.AsyncClient(base_url=server.url) as http:
+        good = {**body("quick"), "tools": declared, "temperature": 0.2}
+        good["messages"] = [{"role": "system", "content": "sys"}, *good["messages"]]
+        await http.post("/chat/completions", json=good, headers={"Authorization": "Bearer k1"})
+        await http.post("/chat/completions", json={**body("quick"), "tools": [bad_edit]})
+        first, second = (r.audit for r in server.recorder.for_model("quick"))
+        assert first is not None and second is not None
+        assert (first.api_key, first.temperature, first.system, first.prompt) == (
+            "k1",
+            0.2,
+            "sys",
+            "go",
+        )
+        assert sorted(first.declared_tools or {}) == ["edit", "read"] and first.problems == []
+        assert second.api_key is None
+        assert any("Authorization" in p for p in second.problems)
+        assert any("edit: parameters declare no properties" in p for p in second.problems)
+        listed = (await http.get(server.url[: -len("/v1")] + "/_fake/requests")).json()
+        assert listed[0]["audit"]["api_key"] == "k1"
 
 
 async def test_unknown_model_is_an_openai_404_naming_the_scenarios() -> None:

@@ -62,7 +62,11 @@ async def test_temperature_and_max_tokens_are_the_sessions(
 async def test_a_model_error_is_recorded_without_the_key(
     relay: ModelRelay, model_server: ModelServer
 ) -> None:
-    lease = relay.lease(ModelConfig("openai", "model_500", KEY, api_endpoint=model_server.url))
+    lease = relay.lease(
+        ModelConfig(
+            "openai", "model_500", KEY, enabled_tools=("read",), api_endpoint=model_server.url
+        )
+    )
     response = await ask(relay, lease.slot)
     assert response.status == 500
     assert lease.failure is not None
@@ -98,3 +102,29 @@ def test_slots_are_leased_least_recently_used_first_and_run_out() -> None:
     assert relay.lease(config).slot == first.slot
     models = relay.provider_config()[PROVIDER_ID]["models"]
     assert sorted(models) == ["slot-0", "slot-1"]
+
+
+def test_the_model_is_offered_only_the_enabled_tools() -> None:
+    from reference_server.runtimes.model_relay import only_enabled_tools
+
+    def tool(name: str) -> dict[str, object]:
+        return {"type": "function", "function": {"name": name, "parameters": {}}}
+
+    body = {"model": "m", "tools": [tool("read"), tool("glob"), tool("invalid")]}
+    assert only_enabled_tools(body, ("read",))["tools"] == [tool("read")]
+    none = only_enabled_tools({**body, "tool_choice": "auto"}, ("bash",))
+    assert "tools" not in none and "tool_choice" not in none
+
+
+def test_the_stream_watch_names_malformed_chunks_and_error_objects() -> None:
+    from reference_server.runtimes.model_relay import StreamWatch
+
+    ok = StreamWatch()
+    assert ok.feed(b'data: {"choices": []}\n\nda') is None
+    assert ok.feed(b"ta: [DONE]\n\n") is None
+    broken = StreamWatch()
+    assert broken.feed(b"data: {not json") is None  # the line is not complete yet
+    failure = broken.feed(b"\n\n")
+    assert failure is not None and failure.code == "model_protocol_error"
+    erred = StreamWatch().feed(b'data: {"error": {"message": "overloaded"}}\n\n')
+    assert erred is not None and erred.code == "model_error"

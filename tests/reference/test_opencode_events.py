@@ -107,3 +107,19 @@ def test_files_outside_the_workspace_are_not_reported(tmp_path: Path) -> None:
     translator.feed("file.edited", {"file": str(tmp_path / "elsewhere.txt")})
     translator.feed("file.edited", {"file": str(tmp_path / "ws" / "a" / "b.txt")})
     assert translator.files == ["a/b.txt"]
+
+
+def test_a_refused_call_and_a_timed_out_bash_are_tool_errors() -> None:
+    from reference_server.runtimes.opencode_events import bash_timeout_note, refused_call
+
+    refused = {"status": "completed", "input": {"tool": "write"}, "output": "unavailable tool"}
+    assert refused_call("invalid", refused) == "unavailable tool"
+    assert refused_call("read", refused) is None
+    killed = {
+        "status": "completed",
+        "output": "partial\n\n<bash_metadata>\nshell tool terminated command after exceeding "
+        "timeout 1000 ms.\n</bash_metadata>",
+    }
+    note = bash_timeout_note("bash", killed)
+    assert note is not None and note.startswith("command timed out: shell tool terminated")
+    assert bash_timeout_note("bash", {"output": "fine"}) is None

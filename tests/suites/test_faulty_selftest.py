@@ -41,6 +41,7 @@ DECLARED: dict[str, Any] = {
     "heartbeat_interval": 0.5,
     "session_timeout": 2.5,
     "max_sessions": 3,
+    "bash_timeout": 1.0,
 }
 """What every faulty sidecar is started with, and what verify is told it declares
 (``TargetOptions`` fields; the serve flags derive from their declaration)."""

@@ -1,0 +1,42 @@
+"""bash bounds: contract defaults, overridable by BASH_TIMEOUT / BASH_OUTPUT_CAP, and honoured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contract import tool_contract
+from fakes.tools import ToolError, WorkspaceTools
+from reference_server.config import Config, ConfigError
+
+
+def test_defaults_are_the_contracts_and_the_environment_overrides_them() -> None:
+    bounds = tool_contract().bash
+    default = Config.from_env({})
+    assert (default.bash_timeout, default.bash_output_cap) == (
+        bounds.timeout_seconds,
+        bounds.output_cap_bytes,
+    )
+    tuned = Config.from_env({"BASH_TIMEOUT": "2.5", "BASH_OUTPUT_CAP": "100"})
+    assert (tuned.bash_timeout, tuned.bash_output_cap) == (2.5, 100)
+    with pytest.raises(ConfigError, match="BASH_TIMEOUT"):
+        Config.from_env({"BASH_TIMEOUT": "-1"})
+
+
+async def test_the_output_cap_cuts_and_says_so(tmp_path: Path) -> None:
+    tools = WorkspaceTools(tmp_path, bash_timeout=5, output_cap=10)
+    out = await tools.run("bash", {"command": "printf '%s' 0123456789abcdef"})
+    assert out.startswith("0123456789\n") and "truncated at 10 bytes" in out
+    with pytest.raises(ToolError, match=r"timed out after 0\.2 s"):
+        await WorkspaceTools(tmp_path, bash_timeout=0.2).run("bash", {"command": "sleep 3"})
+
+
+async def test_edit_replaces_the_first_occurrence_or_all(tmp_path: Path) -> None:
+    tools = WorkspaceTools(tmp_path)
+    await tools.run("write", {"filePath": "a.txt", "content": "x x x"})
+    await tools.run("edit", {"filePath": "a.txt", "oldString": "x", "newString": "y"})
+    assert (tmp_path / "a.txt").read_text() == "y x x"
+    args = {"filePath": "a.txt", "oldString": "x", "newString": "z", "replaceAll": True}
+    await tools.run("edit", args)
+    assert (tmp_path / "a.txt").read_text() == "y z z"
