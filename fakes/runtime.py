@@ -16,8 +16,10 @@ from typing import Any
 
 import aiohttp
 
+from fakes.confined_tools import ConfinedWorkspaceTools
 from fakes.tools import ToolError, WorkspaceTools, tool_definitions
 from reference_server.runtime import EventSink, RunResult, RuntimeFailure, SessionSpec
+from reference_server.sandbox import Sandbox
 
 MAX_TURNS = 50
 
@@ -33,8 +35,13 @@ ToolsFactory = Callable[[SessionSpec, float], WorkspaceTools]
 """Builds a session's tools from its spec and the bash timeout (faulty sidecars swap it)."""
 
 
-def confined_tools(spec: SessionSpec, bash_timeout: float) -> WorkspaceTools:
-    return WorkspaceTools(spec.workspace, bash_timeout)
+def confined_tools(sandbox: Sandbox | None) -> ToolsFactory:
+    """The reference's tools: path checks, and the kernel's confinement when ``sandbox``."""
+
+    def factory(spec: SessionSpec, bash_timeout: float) -> WorkspaceTools:
+        return ConfinedWorkspaceTools(spec.workspace, bash_timeout, sandbox=sandbox)
+
+    return factory
 
 
 class FakeOpenCodeRuntime:
@@ -47,10 +54,13 @@ class FakeOpenCodeRuntime:
         read_timeout: float = 30.0,
         bash_timeout: float = 30.0,
         tools_factory: ToolsFactory | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.read_timeout = read_timeout
         self.bash_timeout = bash_timeout
-        self.tools_factory: ToolsFactory = tools_factory or confined_tools
+        self.sandbox = sandbox
+        """The kernel confinement of every session's tools (``None``: path checks only)."""
+        self.tools_factory: ToolsFactory = tools_factory or confined_tools(sandbox)
         self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:

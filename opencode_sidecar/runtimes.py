@@ -6,14 +6,16 @@ from pathlib import Path
 
 from reference_server.config import Config, ConfigError
 from reference_server.runtime import Runtime
+from reference_server.sandbox.startup import sandbox_for
 
 
 def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
     """The runtime ``config.runtime`` names (``fake`` or ``opencode``)."""
+    sandbox = sandbox_for(config)
     if config.runtime == "fake":
         from fakes.runtime import FakeOpenCodeRuntime
 
-        return FakeOpenCodeRuntime(read_timeout=config.model_read_timeout)
+        return FakeOpenCodeRuntime(read_timeout=config.model_read_timeout, sandbox=sandbox)
     if config.runtime == "opencode":
         from reference_server.runtimes.opencode import OpenCodeRuntime, OpenCodeSettings
         from reference_server.runtimes.opencode_process import OpenCodeMissing, find_binary

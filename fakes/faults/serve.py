@@ -12,6 +12,7 @@ from fakes.faults.catalogue import FAULTS, create_faulty_app, describe
 from fakes.runtime import FakeOpenCodeRuntime
 from reference_server.config import Config
 from reference_server.logs import configure_logging
+from reference_server.sandbox.startup import sandbox_for
 from reference_server.serve import serve_forever
 
 
@@ -50,7 +51,9 @@ def run_faulty(args: argparse.Namespace) -> int:
     )
     config.workspace_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(config.log_level)
-    runtime = FakeOpenCodeRuntime(read_timeout=config.model_read_timeout)
+    runtime = FakeOpenCodeRuntime(
+        read_timeout=config.model_read_timeout, sandbox=sandbox_for(config)
+    )
     asyncio.run(serve_forever(create_faulty_app(fault, config, runtime), config))
     return 0
 
