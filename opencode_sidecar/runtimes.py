@@ -11,10 +11,10 @@ from reference_server.sandbox.startup import sandbox_for
 
 def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
     """The runtime ``config.runtime`` names (``fake`` or ``opencode``)."""
-    sandbox = sandbox_for(config)
     if config.runtime == "fake":
         from fakes.runtime import FakeOpenCodeRuntime
 
+        sandbox = sandbox_for(config)
         return FakeOpenCodeRuntime(read_timeout=config.model_read_timeout, sandbox=sandbox)
     if config.runtime == "opencode":
         from reference_server.runtimes.opencode import OpenCodeRuntime, OpenCodeSettings
@@ -24,11 +24,13 @@ def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
             binary = find_binary(config.opencode_bin, search_from or Path.cwd())
         except OpenCodeMissing as exc:
             raise ConfigError(f"RUNTIME=opencode: {exc}") from None
+        sandbox = sandbox_for(config)  # after the binary: a missing one is the first error
         settings = OpenCodeSettings(
             binary=binary,
             state_dir=config.opencode_state_dir or config.workspace_dir / ".opencode-state",
             slots=config.max_concurrent_sessions,
             model_read_timeout=config.model_read_timeout,
+            sandbox=sandbox,
         )
         return OpenCodeRuntime(settings)
     raise ConfigError(f"RUNTIME={config.runtime!r} is not a runtime (fake or opencode)")

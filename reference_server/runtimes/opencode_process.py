@@ -18,8 +18,9 @@ import logging
 import os
 import re
 import secrets
+import signal
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,16 @@ class OpenCodeProcess:
         config: Mapping[str, Any],
         startup_timeout: float = 60.0,
         environ: Mapping[str, str] | None = None,
+        launch: Callable[[list[str]], list[str]] | None = None,
+        restart: bool = True,
     ) -> None:
         self.binary = binary
         self.state_dir = state_dir
         self.config = dict(config)
         self.startup_timeout = startup_timeout
+        self._launch = launch or list
+        """Turns the command line into the one run (the sandbox launcher confines it)."""
+        self._restart = restart
         self._environ = dict(environ if environ is not None else os.environ)
         self._password = secrets.token_urlsafe(24)
         self._proc: asyncio.subprocess.Process | None = None
@@ -135,6 +141,7 @@ class OpenCodeProcess:
             XDG_DATA_HOME=str(home / ".local" / "share"),
             XDG_CACHE_HOME=str(home / ".cache"),
             XDG_STATE_HOME=str(home / ".local" / "state"),
+            TMPDIR=str(self.state_dir / "tmp"),
             OPENCODE_SERVER_PASSWORD=self._password,
             OPENCODE_DISABLE_AUTOUPDATE="1",
             OPENCODE_DISABLE_LSP_DOWNLOAD="1",
@@ -153,13 +160,10 @@ class OpenCodeProcess:
         self._write_config()
         run_dir = self.state_dir / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "tmp").mkdir(exist_ok=True)
+        argv = [str(self.binary), "serve", "--hostname", "127.0.0.1", "--port", "0"]
         self._proc = await asyncio.create_subprocess_exec(
-            str(self.binary),
-            "serve",
-            "--hostname",
-            "127.0.0.1",
-            "--port",
-            "0",
+            *self._launch(argv),
             cwd=run_dir,
             env=self._env(),
             stdin=asyncio.subprocess.DEVNULL,
@@ -176,8 +180,15 @@ class OpenCodeProcess:
         except (TimeoutError, EOFError) as exc:
             await self._terminate()
             self._state = "failed to start"
+            said = ""
+            with contextlib.suppress(TimeoutError, OSError):
+                raw = await asyncio.wait_for(self._proc.stderr.read(4000), 2)
+                said = raw.decode(errors="replace").strip()
+            last = said.splitlines()[-1] if said else "nothing on stderr"
+            what = "exited" if isinstance(exc, EOFError) else "printed no URL"
             raise RuntimeError(
-                f"opencode serve did not announce its URL within {self.startup_timeout:g} s"
+                f"opencode serve {what} within {self.startup_timeout:g} s"
+                f" (exit code {self._proc.returncode}): {last}"
             ) from exc
         self._tasks.append(asyncio.create_task(_drain(self._proc.stdout, "stdout")))
         self._tasks.append(asyncio.create_task(_drain(self._proc.stderr, "stderr")))
@@ -198,12 +209,13 @@ class OpenCodeProcess:
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return
-        proc.terminate()
+        _signal_group(proc, signal.SIGTERM)  # the child and the commands it started
         try:
             await asyncio.wait_for(proc.wait(), 5)
         except TimeoutError:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             await proc.wait()
+        _signal_group(proc, signal.SIGKILL)  # what outlived it in its group
 
     async def _watch(self) -> None:
         """Restart the child whenever it dies; its sessions fail."""
@@ -212,6 +224,12 @@ class OpenCodeProcess:
             assert self._proc is not None
             code = await self._proc.wait()
             if self._stopping:
+                return
+            if not self._restart:
+                self._state = f"exited with {code}"
+                self._subscribed.clear()
+                for channel in list(self._channels.values()):
+                    channel.queue.put_nowait(ProcessExited(f"opencode exited with code {code}"))
                 return
             self._state = f"restarting (exited with {code})"
             self._subscribed.clear()
@@ -300,14 +318,14 @@ class OpenCodeProcess:
         path = f"/session/{channel.session_id}/abort"
         await self._call("POST", path, Path(channel.directory))
 
-    async def dispose(self, channel: SessionChannel) -> None:
-        """Free OpenCode's per-directory instance (each session has its own directory;
-        without this every finished session keeps tens of MiB alive)."""
-        await self._call("POST", "/instance/dispose", Path(channel.directory))
-
     async def tool_ids(self, directory: Path) -> list[str]:
         ids = await self._call("GET", "/experimental/tool/ids", directory)
         return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+def _signal_group(proc: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
 
 
 async def _drain(stream: asyncio.StreamReader, name: str) -> None:
