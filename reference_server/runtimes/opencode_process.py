@@ -18,8 +18,8 @@ import logging
 import os
 import re
 import secrets
-import signal
 import shutil
+import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
