@@ -5,6 +5,7 @@ runs with the host's python3 next to an image.
     python3 scripts/smoke_session.py SIDECAR_URL MODEL_URL
 """
 
+# ruff: noqa: S310  (URLs are the two http:// arguments of this smoke test, checked in main)
 from __future__ import annotations
 
 import json
@@ -15,6 +16,9 @@ import uuid
 
 
 def main(sidecar: str, model: str) -> int:
+    if not all(url.startswith("http://") for url in (sidecar, model)):
+        print("smoke: both URLs must be http://", file=sys.stderr)
+        return 2
     deadline = time.monotonic() + 120
     ready: dict[str, object] = {}
     while time.monotonic() < deadline:
