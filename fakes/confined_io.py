@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from fakes.tools import ToolError, WorkspaceTools
+from reference_server.sandbox.capabilities import drop_all
 from reference_server.sandbox.landlock import READ_WRITE, Rule, restrict
 
 
@@ -24,6 +25,7 @@ def main(argv: list[str]) -> int:
     request = json.loads(sys.stdin.buffer.read())
     tools = WorkspaceTools(root)
     try:
+        drop_all()
         restrict([Rule(root, READ_WRITE)])
     except OSError as exc:
         json.dump({"error": f"sandbox: refusing to run unconfined: {exc}"}, sys.stdout)

@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from reference_server.sandbox.capabilities import drop_all
 from reference_server.sandbox.landlock import restrict
 from reference_server.sandbox.policy import confinement_rules
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cwd is not None:
             os.chdir(args.cwd)
+        drop_all()  # CAP_SYS_PTRACE would let a root tool read other processes' environ
         restrict(confinement_rules(args.read_write, args.read_only, system=not args.no_system))
     except OSError as exc:
         print(f"sandbox: refusing to run unconfined: {exc}", file=sys.stderr)
