@@ -81,6 +81,6 @@ def test_tool_arguments_take_name_value_words_of_the_prompt() -> None:
         {"role": "user", "content": [{"type": "text", "text": "Go. peer=abc-123"}]},
     ]
     turn = load_scenarios()["sandbox_links_peer"].turns[0].bound(bindings_of(messages))
-    assert "../abc-123/sandbox_canary.txt" in turn.tool_calls[0].args["command"]
+    assert 'PEER="../abc-123"' in turn.tool_calls[0].args["command"]
     unbound = load_scenarios()["sandbox_links_peer"].turns[0].bound({})
     assert "{{peer}}" in unbound.tool_calls[0].args["command"]
