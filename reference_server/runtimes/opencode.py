@@ -132,7 +132,6 @@ class OpenCodeRuntime:
             opencode_config(self.relay),
             self.settings.startup_timeout,
             launch=launch,
-            restart=False,
         )
 
     async def start(self) -> None:

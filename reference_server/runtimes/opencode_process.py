@@ -1,12 +1,13 @@
-"""One ``opencode serve`` child: started, health-checked, restarted if it dies, stopped.
+"""One ``opencode serve`` child (one per session): started, watched, stopped.
 
 The child binds 127.0.0.1 on a port it picks (read from its first stdout line), is
 protected with a random ``OPENCODE_SERVER_PASSWORD``, and keeps its HOME, XDG dirs and
 configuration in ``state_dir`` so it never reads the user's. Its environment is built
 from scratch: the sidecar's own secrets never reach it (or the tools it runs).
 
-One subscription to ``GET /global/event`` serves every session: events are routed to the
-:class:`SessionChannel` of their ``sessionID`` (``file.edited`` by directory).
+One subscription to ``GET /global/event`` serves the child's sessions: events are routed
+to the :class:`SessionChannel` of their ``sessionID`` (``file.edited`` by directory). If
+the child dies, every channel gets :class:`ProcessExited` (the session fails; no restart).
 """
 
 from __future__ import annotations
@@ -83,7 +84,6 @@ class OpenCodeProcess:
         startup_timeout: float = 60.0,
         environ: Mapping[str, str] | None = None,
         launch: Callable[[list[str]], list[str]] | None = None,
-        restart: bool = True,
     ) -> None:
         self.binary = binary
         self.state_dir = state_dir
@@ -91,7 +91,6 @@ class OpenCodeProcess:
         self.startup_timeout = startup_timeout
         self._launch = launch or list
         """Turns the command line into the one run (the sandbox launcher confines it)."""
-        self._restart = restart
         self._environ = dict(environ if environ is not None else os.environ)
         self._password = secrets.token_urlsafe(24)
         self._proc: asyncio.subprocess.Process | None = None
@@ -218,31 +217,16 @@ class OpenCodeProcess:
         _signal_group(proc, signal.SIGKILL)  # what outlived it in its group
 
     async def _watch(self) -> None:
-        """Restart the child whenever it dies; its sessions fail."""
-        delay = 0.5
-        while not self._stopping:
-            assert self._proc is not None
-            code = await self._proc.wait()
-            if self._stopping:
-                return
-            if not self._restart:
-                self._state = f"exited with {code}"
-                self._subscribed.clear()
-                for channel in list(self._channels.values()):
-                    channel.queue.put_nowait(ProcessExited(f"opencode exited with code {code}"))
-                return
-            self._state = f"restarting (exited with {code})"
-            self._subscribed.clear()
-            log.warning("opencode exited", extra={"returncode": code})
-            for channel in list(self._channels.values()):
-                channel.queue.put_nowait(ProcessExited(f"opencode exited with code {code}"))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-            try:
-                await self._spawn()
-                delay = 0.5
-            except RuntimeError:
-                log.exception("opencode restart failed")
+        """When the child dies, its sessions cannot go on: tell every channel."""
+        assert self._proc is not None
+        code = await self._proc.wait()
+        if self._stopping:
+            return
+        self._state = f"exited with {code}"
+        self._subscribed.clear()
+        log.warning("opencode exited", extra={"returncode": code})
+        for channel in list(self._channels.values()):
+            channel.queue.put_nowait(ProcessExited(f"opencode exited with code {code}"))
 
     async def _subscribe(self) -> None:
         """Follow ``/global/event`` for as long as the runtime lives; reconnect on drops."""
