@@ -139,6 +139,8 @@ class OpenCodeRuntime:
         confined) stops the sidecar's start-up with OpenCode's own words."""
         await self.relay.start()
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.settings.state_dir.iterdir():  # left by a sidecar killed with -9
+            shutil.rmtree(stale, ignore_errors=True)
         probe_dir = self.settings.state_dir / "probe-workspace"
         probe_dir.mkdir(exist_ok=True)
         probe = self.process_for("probe", probe_dir)

@@ -14,7 +14,9 @@ the command (the sidecar decides beforehand whether an unconfined run is accepta
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from reference_server.sandbox.landlock import restrict
 from reference_server.sandbox.policy import confinement_rules
 
 REFUSED = 126
+_PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cwd", type=Path, help="directory to run the command in")
     parser.add_argument("command", nargs="+")
     args = parser.parse_args(argv)
+    if not _die_with_parent():
+        return REFUSED
     try:
         if args.cwd is not None:
             os.chdir(args.cwd)
@@ -46,6 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"sandbox: cannot run {args.command[0]}: {exc}", file=sys.stderr)
     return REFUSED
+
+
+def _die_with_parent() -> bool:
+    """SIGKILL this process (and so the command it becomes) when the sidecar dies, even by
+    SIGKILL: a confined OpenCode or bash must not outlive it. False if it already died."""
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        print("sandbox: prctl(PR_SET_PDEATHSIG) failed", file=sys.stderr)
+        return False
+    return os.getppid() == parent
 
 
 if __name__ == "__main__":

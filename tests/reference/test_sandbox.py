@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -140,3 +141,24 @@ async def test_ready_reports_the_sandbox(sandbox: Sandbox, tmp_path: Path) -> No
     assert body["sandbox"] == sandbox.details()
     assert body["sandbox"]["confined"] is sandbox.confining
     assert validate_component("Ready", body) == []
+
+
+def test_a_launched_command_dies_with_the_sidecar(tmp_path: Path) -> None:
+    """Even a ``kill -9`` of the sidecar leaves no confined OpenCode or bash behind."""
+    parent = "import subprocess, sys; p = subprocess.Popen(sys.argv[1:]); print(p.pid, flush=True)"
+    argv = CONFINED.command(["/bin/sleep", "30"], read_write=[tmp_path])
+    done = subprocess.run(
+        [sys.executable, "-c", parent, *argv], capture_output=True, text=True, check=True
+    )
+    child = Path(f"/proc/{int(done.stdout)}")
+    deadline = time.monotonic() + 10
+    while child.exists() and "Z" not in _state(child):
+        assert time.monotonic() < deadline, "the confined command outlived its parent"
+        time.sleep(0.05)
+
+
+def _state(proc: Path) -> str:
+    try:
+        return (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return "Z"
