@@ -63,6 +63,9 @@ def verify_provider(target: PactTarget, description: str | None = None) -> PactR
         verifier.filter(description)
     verifier.message_handler(lambda name, metadata: states.message(name))
     verifier.set_coloured_output(enabled=False)
+    # a state change waits for its session to settle (up to settle_timeout); Pact's own
+    # default of 5 s would fail a sidecar that starts an agent process per session
+    verifier.set_request_timeout(int((target.settle_timeout + 10) * 1000))
     with StateServer(states) as server, client:
         verifier.state_handler(server.url, teardown=True, body=True)
         try:
