@@ -68,8 +68,8 @@ FILE_RIGHTS = (
 READ_ONLY = Access.EXECUTE | Access.READ_FILE | Access.READ_DIR
 READ_WRITE = Access(sum(Access))
 
-_ABI_RIGHTS = {1: Access(0x1FFF), 2: Access(0x3FFF), 3: Access(0x7FFF)}
-"""Rights each ABI knows (ABI >= 5 knows them all)."""
+_ABI_RIGHTS = {1: Access(0x1FFF), 2: Access(0x3FFF), 3: Access(0x7FFF), 4: Access(0x7FFF)}
+"""Filesystem rights each ABI knows (ABI 4 added network rules; ABI >= 5 knows them all)."""
 
 
 class LandlockUnavailable(OSError):
@@ -127,7 +127,8 @@ class Rule:
 
 
 def handled_rights(abi: int) -> Access:
-    return _ABI_RIGHTS.get(abi, READ_WRITE) if abi < 5 else READ_WRITE
+    """The rights a ruleset handles on this ABI (asking for an unknown one is EINVAL)."""
+    return _ABI_RIGHTS[abi] if abi < 5 else READ_WRITE
 
 
 def restrict(rules: Iterable[Rule], abi: int | None = None) -> None:

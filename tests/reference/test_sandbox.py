@@ -162,3 +162,13 @@ def _state(proc: Path) -> str:
         return (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, IndexError):
         return "Z"
+
+
+@pytest.mark.parametrize("abi", [1, 2, 3, 4, 5, 6, 7])
+def test_each_abi_handles_only_the_rights_it_knows(abi: int) -> None:
+    from reference_server.sandbox.landlock import Access, handled_rights
+
+    rights = handled_rights(abi)
+    assert bool(rights & Access.REFER) is (abi >= 2)
+    assert bool(rights & Access.TRUNCATE) is (abi >= 3)
+    assert bool(rights & Access.IOCTL_DEV) is (abi >= 5)
