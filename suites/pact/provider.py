@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from suites.client import SidecarClient
-from suites.pact.consumer import PACT_DIR, examples
+from suites.pact.consumer import examples
+from suites.pact.files import PACT_DIR
 from suites.pact.states import ProviderStates, StateServer
 
 
