@@ -25,7 +25,7 @@ from aiohttp import web
 
 from contract import provider_rules
 from fakes.model_audit import Audit, audit_request
-from fakes.scenarios import Scenario, Turn, load_scenarios
+from fakes.scenarios import Scenario, Turn, bindings_of, load_scenarios
 
 TITLE_REPLY = "Coding session"
 RECORD_LIMIT = 10_000
@@ -218,7 +218,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         index = sum(
             1 for m in body["messages"] if isinstance(m, dict) and m.get("role") == "assistant"
         )
-        turn = scenario.turn(index)
+        turn = scenario.turn(index).bound(bindings_of(body["messages"]))
     if turn.fault == "http_status":
         status = int(turn.fault_value)
         kind = "rate_limit_error" if status == 429 else "server_error"

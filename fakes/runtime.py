@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from fakes.anthropic_client import messages_body, read_messages_stream
+from fakes.confined_tools import ConfinedWorkspaceTools
 from fakes.tools import (
     BASH_TIMEOUT,
     OUTPUT_CAP,
@@ -27,6 +28,7 @@ from fakes.tools import (
     tool_definitions,
 )
 from reference_server.runtime import EventSink, RunResult, RuntimeFailure, SessionSpec
+from reference_server.sandbox import Sandbox
 
 MAX_TURNS = 50
 
@@ -42,8 +44,13 @@ ToolsFactory = Callable[[SessionSpec, float], WorkspaceTools]
 """Builds a session's tools from its spec and the bash timeout (faulty sidecars swap it)."""
 
 
-def confined_tools(spec: SessionSpec, bash_timeout: float) -> WorkspaceTools:
-    return WorkspaceTools(spec.workspace, bash_timeout)
+def confined_tools(sandbox: Sandbox | None) -> ToolsFactory:
+    """The reference's tools: path checks, and the kernel's confinement when ``sandbox``."""
+
+    def factory(spec: SessionSpec, bash_timeout: float) -> WorkspaceTools:
+        return ConfinedWorkspaceTools(spec.workspace, bash_timeout, sandbox=sandbox)
+
+    return factory
 
 
 class FakeOpenCodeRuntime:
@@ -57,11 +64,14 @@ class FakeOpenCodeRuntime:
         bash_timeout: float = BASH_TIMEOUT,
         tools_factory: ToolsFactory | None = None,
         bash_output_cap: int = OUTPUT_CAP,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.read_timeout = read_timeout
         self.bash_timeout = bash_timeout
         self.bash_output_cap = bash_output_cap
-        self.tools_factory: ToolsFactory = tools_factory or confined_tools
+        self.sandbox = sandbox
+        """The kernel confinement of every session's tools (``None``: path checks only)."""
+        self.tools_factory: ToolsFactory = tools_factory or confined_tools(sandbox)
         self.declarations: Callable[[tuple[str, ...]], list[dict[str, Any]]] = tool_definitions
         """The tools declared to the model for a session's enabled tools (faults swap it)."""
         self.refuse_disabled = True

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,37 @@ class ToolCall:
     args: dict[str, Any]
 
 
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+BINDING = re.compile(r"\b(\w+)=(\S+)")
+
+
+def bindings_of(messages: list[Any]) -> dict[str, str]:
+    """``name=value`` words of the conversation's user messages: what ``{{name}}`` in a
+    scenario's tool arguments stands for (a test passes a peer's session id or a path that
+    only it knows in the prompt, e.g. ``peer=<uuid>``)."""
+    found: dict[str, str] = {}
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        parts = content if isinstance(content, list) else [content]
+        for part in parts:
+            text = part.get("text") if isinstance(part, dict) else part
+            if isinstance(text, str):
+                found.update(BINDING.findall(text))
+    return found
+
+
+def _bind(value: Any, bindings: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return PLACEHOLDER.sub(lambda m: bindings.get(m.group(1), m.group(0)), value)
+    if isinstance(value, dict):
+        return {k: _bind(v, bindings) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bind(v, bindings) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Turn:
     chunks: tuple[str, ...] = ()
@@ -40,6 +72,13 @@ class Turn:
     @property
     def text(self) -> str:
         return "".join(self.chunks)
+
+    def bound(self, bindings: dict[str, str]) -> Turn:
+        """This turn with every ``{{name}}`` of its tool arguments replaced."""
+        if not self.tool_calls or not bindings:
+            return self
+        calls = tuple(ToolCall(c.tool, _bind(c.args, bindings)) for c in self.tool_calls)
+        return replace(self, tool_calls=calls)
 
 
 STREAM_ONLY_FAULTS = frozenset({"malformed_chunk", "drop_connection", "endless", "error_chunk"})

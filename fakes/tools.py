@@ -123,13 +123,17 @@ class WorkspaceTools:
         variables (``OPENCODE_SHARED_SECRET``, provider api keys) can reach a command."""
         return {"PATH": os.defpath + ":/usr/local/bin", "HOME": str(self.root), "LANG": "C.UTF-8"}
 
+    def shell_argv(self, command: str) -> list[str]:
+        """How ``bash`` runs ``command`` (the confined tools prefix the sandbox launcher)."""
+        return ["/bin/sh", "-c", command]
+
     async def _bash(self, command: object) -> str:
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
         env = self.environment()
         spawn = asyncio.ensure_future(
-            asyncio.create_subprocess_shell(
-                command,
+            asyncio.create_subprocess_exec(
+                *self.shell_argv(command),
                 cwd=self.root,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,

@@ -13,7 +13,7 @@ class PactCliError(Exception):
 
 
 def add_pact_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from suites.pact.consumer import PACT_DIR
+    from suites.pact.files import PACT_DIR
 
     p = sub.add_parser("pact", help="the backend's consumer pacts: generate, verify a sidecar")
     actions = p.add_subparsers(dest="pact_command", required=True, metavar="ACTION")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from reference_server.config import Config, ConfigError
 from reference_server.runtime import Runtime
+from reference_server.sandbox.startup import sandbox_for
 
 
 def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
@@ -13,10 +14,12 @@ def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
     if config.runtime == "fake":
         from fakes.runtime import FakeOpenCodeRuntime
 
+        sandbox = sandbox_for(config)
         return FakeOpenCodeRuntime(
             read_timeout=config.model_read_timeout,
             bash_timeout=config.bash_timeout,
             bash_output_cap=config.bash_output_cap,
+            sandbox=sandbox,
         )
     if config.runtime == "opencode":
         from reference_server.runtimes.opencode import OpenCodeRuntime, OpenCodeSettings
@@ -26,12 +29,14 @@ def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
             binary = find_binary(config.opencode_bin, search_from or Path.cwd())
         except OpenCodeMissing as exc:
             raise ConfigError(f"RUNTIME=opencode: {exc}") from None
+        sandbox = sandbox_for(config)  # after the binary: a missing one is the first error
         settings = OpenCodeSettings(
             binary=binary,
             state_dir=config.opencode_state_dir or config.workspace_dir / ".opencode-state",
             slots=config.max_concurrent_sessions,
             model_read_timeout=config.model_read_timeout,
             bash_timeout=config.bash_timeout,
+            sandbox=sandbox,
         )
         return OpenCodeRuntime(settings)
     raise ConfigError(f"RUNTIME={config.runtime!r} is not a runtime (fake or opencode)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -113,8 +114,11 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
     )
     argv = supervised_argv(state, inner)
     log = (workdir / "reference.log").open("w")
+    # the secret in the environment, as deploy/ gives it (never in a command line: bash
+    # could read that from /proc/PID/cmdline)
+    env = {"OPENCODE_SHARED_SECRET": declared["secret"]}
     try:
-        with start_server(argv, stderr=log.fileno(), timeout=60) as server:
+        with start_server(argv, env=env, stderr=log.fileno(), timeout=60) as server:
             yield TargetOptions(
                 url=server.url,
                 workspace=workspace,
@@ -125,9 +129,21 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
                 **declared,
             )
     except ServerStartError as exc:
-        raise VerifyError(f"the reference server did not start: {exc} (log: {log.name})") from exc
+        log.close()
+        raise VerifyError(startup_failure(Path(log.name))) from exc
     finally:
         log.close()
+
+
+def startup_failure(log: Path) -> str:
+    """One line: the reference's own last words, and a copy of its log that outlives the
+    temporary directory (``workdir`` is removed when verify ends)."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    own = [line for line in lines if line.startswith("opencode-sidecar:")]  # its CLI errors
+    said = (own or lines or ["it printed nothing"])[-1]
+    kept = Path(tempfile.mkstemp(prefix="ocs-verify-reference-", suffix=".log")[1])
+    shutil.copyfile(log, kept)
+    return f"the reference sidecar did not start: {said} (log: {kept})"
 
 
 def check_reachable(target: TargetOptions) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from contract import retention_rules, tool_contract
+from reference_server.sandbox import SANDBOX_MODES, SandboxMode
 
 T = TypeVar("T")
 
@@ -76,6 +77,11 @@ class Config:
     """STORAGE_DIR: keep sessions and events in STORAGE_DIR/sidecar.db (SQLite) so they survive
     a restart; unset: in memory only."""
 
+    sandbox: SandboxMode = "required"
+    """SANDBOX: required|best-effort|off. Confine each session's tools (bash and everything it
+    starts, file tools) to its workspace with Landlock; without kernel support, ``required``
+    refuses to start and ``best-effort`` serves unconfined, saying so at startup and on /ready."""
+
     def redacted(self) -> dict[str, Any]:
         """The config as a dict fit for a log line (the secret masked)."""
         values = asdict(self)
@@ -134,6 +140,7 @@ class Config:
                 env, "MAX_RETAINED_SESSIONS", int, d.max_retained_sessions, _not_negative
             ),
             storage_dir=Path(env["STORAGE_DIR"]) if env.get("STORAGE_DIR") else None,
+            sandbox=_read(env, "SANDBOX", _sandbox_mode, d.sandbox, _any),
         )
         cfg.check()
         return cfg
@@ -144,6 +151,8 @@ class Config:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{f.name.upper()} must be a finite number, got {value}")
+        if self.sandbox not in SANDBOX_MODES:
+            raise ConfigError(f"SANDBOX={self.sandbox!r} is not one of {', '.join(SANDBOX_MODES)}")
         if self.max_concurrent_sessions < 1:
             raise ConfigError("MAX_CONCURRENT_SESSIONS must be at least 1")
 
@@ -158,6 +167,13 @@ def _not_negative(value: float) -> bool:
 
 def _any(_: object) -> bool:
     return True
+
+
+def _sandbox_mode(raw: str) -> SandboxMode:
+    for mode in SANDBOX_MODES:
+        if raw.strip().lower() == mode:
+            return mode
+    raise ValueError(raw)
 
 
 def _boolean(raw: str) -> bool:

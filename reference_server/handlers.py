@@ -21,6 +21,7 @@ from reference_server.keys import (
 from reference_server.logs import session_id_var
 from reference_server.lookup import session_or_error
 from reference_server.runtime import ModelConfig, SessionSpec
+from reference_server.sandbox import Sandbox
 from reference_server.sessions import SessionExistsError, SessionLimitError
 
 JSON_TYPE = "application/json"
@@ -48,11 +49,19 @@ def not_ready_reason(app: web.Application) -> str | None:
     return app[runtime_key].not_ready_reason()
 
 
+def sandbox_details(app: web.Application) -> dict[str, Any]:
+    """``{"sandbox": ...}`` for the /ready body, when the runtime confines its tools."""
+    sandbox = getattr(app[runtime_key], "sandbox", None)
+    return {"sandbox": sandbox.details()} if isinstance(sandbox, Sandbox) else {}
+
+
 async def readiness(request: web.Request) -> web.Response:
     reason = not_ready_reason(request.app)
+    details = sandbox_details(request.app)
     if reason is None:
-        return web.json_response({"status": "ready"}, status=status_for("getReadiness", "ready"))
-    body = {"status": "not ready", "error": reason, "timestamp": utc_now()}
+        body: dict[str, Any] = {"status": "ready", **details}
+        return web.json_response(body, status=status_for("getReadiness", "ready"))
+    body = {"status": "not ready", "error": reason, "timestamp": utc_now(), **details}
     return web.json_response(body, status=status_for("getReadiness", "not_ready"))
 
 

@@ -35,25 +35,64 @@ if ! buildah "${STORAGE[@]}" images --noheading "$BASE" >/dev/null 2>&1; then
   buildah "${STORAGE[@]}" rm "$ctr" >/dev/null
 fi
 base_done=$(date +%s)
-buildah "${STORAGE[@]}" bud -q --format docker --isolation chroot --build-arg BASE_IMAGE="$BASE" -t "$TAG" . >/dev/null
+# Both targets: the pod's sidecar (serve, real OpenCode) and the toolkit (verify + load).
+buildah "${STORAGE[@]}" bud -q --layers --format docker --isolation chroot --build-arg BASE_IMAGE="$BASE" \
+  --target serve -t "$TAG-serve" . >/dev/null
+buildah "${STORAGE[@]}" bud -q --layers --format docker --isolation chroot --build-arg BASE_IMAGE="$BASE" \
+  --target toolkit -t "$TAG" . >/dev/null
 built=$(date +%s)
 
 ctr=$(buildah "${STORAGE[@]}" from "$TAG")
-trap 'buildah "${STORAGE[@]}" rm "$ctr" >/dev/null 2>&1 || true' EXIT
+serve_ctr=$(buildah "${STORAGE[@]}" from "$TAG-serve")
+model=""
+cleanup() {
+  [ -n "$model" ] && kill "$model" 2>/dev/null
+  buildah "${STORAGE[@]}" rm "$ctr" "$serve_ctr" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
 buildah "${STORAGE[@]}" run --isolation chroot "$ctr" -- opencode-sidecar --help >/dev/null
+
+wait_healthz() {  # port -> 0 when /healthz answered within 60 s
+  for _ in $(seq 1 300); do
+    if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$1/healthz', timeout=1)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+
+# The toolkit: /healthz of its reference (fake runtime).
 port=$((20000 + RANDOM % 20000))
 buildah "${STORAGE[@]}" run --isolation chroot "$ctr" -- \
   opencode-sidecar serve --host 127.0.0.1 --port "$port" --workspace /tmp/ws >/dev/null 2>&1 &
 server=$!
-ok=0
-for _ in $(seq 1 50); do
-  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=1)" 2>/dev/null; then
-    ok=1; break
-  fi
-  sleep 0.2
-done
+ok=0; wait_healthz "$port" && ok=1
 kill "$server" 2>/dev/null || true
 wait "$server" 2>/dev/null || true
-[ "$ok" = 1 ] || { echo "smoke test failed: /healthz did not answer" >&2; exit 1; }
+[ "$ok" = 1 ] || { echo "smoke test failed: the toolkit's /healthz did not answer" >&2; exit 1; }
+
+# The serve image: /healthz, /ready (sandbox confined), one real-OpenCode session on the fake
+# model (served from the toolkit image, on this host's loopback), as the image's user 10001.
+model_port=$((20000 + RANDOM % 20000))
+buildah "${STORAGE[@]}" run --isolation chroot "$ctr" -- \
+  python -m fakes model-server --host 127.0.0.1 --port "$model_port" >/dev/null 2>&1 &
+model=$!
+port=$((20000 + RANDOM % 20000))
+log="$WORK/serve-smoke.log"
+buildah "${STORAGE[@]}" run --isolation chroot --user 10001:10001 \
+  --env HOST=127.0.0.1 --env PORT="$port" --env WORKSPACE_DIR=/tmp/ws \
+  --env OPENCODE_STATE_DIR=/tmp/opencode-state "$serve_ctr" -- python3 -m reference_server >"$log" 2>&1 &
+server=$!
+ok=0; wait_healthz "$port" && ok=1
+if [ "$ok" = 1 ]; then
+  python3 scripts/smoke_session.py "http://127.0.0.1:$port" "http://127.0.0.1:$model_port/v1" || ok=0
+fi
+kill "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
+[ "$ok" = 1 ] || { echo "smoke test of the serve image failed (log: $log)" >&2; tail -n 5 "$log" >&2; exit 1; }
+
 size=$(buildah "${STORAGE[@]}" images --noheading --format '{{.Size}}' "$TAG" | head -n1)
-echo "image $TAG: size $size; base $((base_done - start)) s, build $((built - base_done)) s; smoke test passed (--help, /healthz)"
+serve_size=$(buildah "${STORAGE[@]}" images --noheading --format '{{.Size}}' "$TAG-serve" | head -n1)
+echo "image $TAG-serve (the pod's sidecar, real OpenCode): size $serve_size; smoke test passed (/healthz, /ready confined, one OpenCode session)"
+echo "image $TAG (toolkit): size $size; base $((base_done - start)) s, build $((built - base_done)) s; smoke test passed (--help, /healthz)"

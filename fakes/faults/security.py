@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from contract import metric_family, resolved_component, status_for
+from fakes.confined_tools import FILE_TOOLS, ConfinedWorkspaceTools
 from fakes.faults.fault import Fault
 from fakes.faults.kit import (
     body_of,
@@ -118,18 +119,24 @@ def echo_raw_request_id(app: web.Application) -> None:
 
 
 # ------------------------------------------------------------------ sandbox
-class UnconfinedTools(WorkspaceTools):
-    """Joins paths to the workspace without resolving or checking them."""
+class UnconfinedTools(ConfinedWorkspaceTools):
+    """Joins paths to the workspace without resolving or checking them, and runs the file
+    tools in the sidecar itself (bash stays confined by the kernel)."""
 
     def resolve(self, raw: object) -> Path:
         if not isinstance(raw, str) or not raw:
             raise ToolError("filePath must be a non-empty string")
         return self.root / raw
 
+    async def run(self, tool: str, args: Mapping[str, Any]) -> str:
+        if tool in FILE_TOOLS:
+            return await WorkspaceTools.run(self, tool, args)
+        return await super().run(tool, args)
+
 
 @dataclass
-class LeakyTools(WorkspaceTools):
-    """bash inherits the sidecar's environment, secrets included."""
+class LeakyTools(ConfinedWorkspaceTools):
+    """bash inherits the sidecar's environment, secrets included (still kernel-confined)."""
 
     leaked: Mapping[str, str] = field(default_factory=dict)
 
@@ -145,19 +152,23 @@ def _fake_runtime(app: web.Application) -> FakeOpenCodeRuntime:
 
 
 def unconfined_tools(app: web.Application) -> None:
-    _fake_runtime(app).tools_factory = lambda spec, timeout: UnconfinedTools(
-        spec.workspace, timeout
-    )
+    runtime = _fake_runtime(app)
+
+    def factory(spec: SessionSpec, timeout: float) -> WorkspaceTools:
+        return UnconfinedTools(spec.workspace, timeout, sandbox=runtime.sandbox)
+
+    runtime.tools_factory = factory
 
 
 def leaky_bash(app: web.Application) -> None:
     secret = app[config_key].shared_secret or ""
+    runtime = _fake_runtime(app)
 
     def factory(spec: SessionSpec, timeout: float) -> WorkspaceTools:
         leaked = {"OPENCODE_SHARED_SECRET": secret, "OPENAI_API_KEY": spec.model.api_key}
-        return LeakyTools(spec.workspace, timeout, leaked=leaked)
+        return LeakyTools(spec.workspace, timeout, sandbox=runtime.sandbox, leaked=leaked)
 
-    _fake_runtime(app).tools_factory = factory
+    runtime.tools_factory = factory
 
 
 # ------------------------------------------------------------------ metrics
@@ -239,7 +250,7 @@ FAULTS = [
     Fault(
         "tool_escapes_workspace",
         "file tools join paths without resolving or confining them",
-        catches={"security": ("SANDBOX-PATHS",)},
+        catches={"security": ("SANDBOX-PATHS", "SANDBOX-LINKS-PEER")},
         patch_app=unconfined_tools,
     ),
     Fault(

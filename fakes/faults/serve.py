@@ -12,6 +12,7 @@ from fakes.faults.catalogue import FAULTS, create_faulty_app, describe
 from fakes.runtime import FakeOpenCodeRuntime
 from reference_server.config import Config
 from reference_server.logs import configure_logging
+from reference_server.sandbox.startup import sandbox_for
 from reference_server.serve import serve_forever
 
 
@@ -62,6 +63,7 @@ def run_faulty(args: argparse.Namespace) -> int:
         read_timeout=config.model_read_timeout,
         bash_timeout=config.bash_timeout,
         bash_output_cap=config.bash_output_cap,
+        sandbox=sandbox_for(config),
     )
     asyncio.run(serve_forever(create_faulty_app(fault, config, runtime), config))
     return 0

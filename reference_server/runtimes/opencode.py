@@ -1,16 +1,22 @@
-"""The real OpenCode runtime: sessions run on one ``opencode serve`` child process.
+"""The real OpenCode runtime: each session runs on its own ``opencode serve`` child.
 
 Per session: lease a model slot from the :class:`ModelRelay` (the session's model config
-stays in the sidecar), create an OpenCode session whose directory is the session
-workspace, send the prompt with the session's system prompt and tool switches
-(``prompt_async``), and translate OpenCode's events until the session is idle. Cancelling
-the task aborts the OpenCode session.
+stays in the sidecar), start an ``opencode serve`` confined by the kernel (Landlock, through
+the sandbox launcher) to the session workspace and its own state directory, create an
+OpenCode session whose directory is the workspace, send the prompt with the session's
+system prompt and tool switches (``prompt_async``), and translate OpenCode's events until
+the session is idle. Cancelling the task aborts the OpenCode session; the child is stopped
+and its state removed when the session ends.
 
-Confinement: OpenCode's ``external_directory`` permission is ``deny``, so its file tools
-refuse paths outside the session directory; ``question``, ``task``, ``webfetch`` and
-``websearch`` are denied (nobody can answer a question in a sidecar). What OpenCode
-cannot confine: ``bash`` runs with the sidecar's user rights, so a command may read or
-write outside the workspace; the pod's filesystem permissions are the boundary there.
+Why one child per session (and not one shared child plus a confining shell for bash):
+OpenCode's own ``external_directory`` check is lexical, so its file tools follow links, and
+a domain shared by every session cannot keep one session's ``read`` out of another's
+workspace. Only a child per session lets the kernel confine the file tools and ``bash``
+(which inherits the child's domain with everything it starts) to one workspace. The cost,
+measured by ``benchmarks/opencode_confinement.py``: one OpenCode process per running
+session (its RSS) and its start-up before the first event of each session. With
+``SANDBOX=off`` (or no Landlock under ``best-effort``) the children run unconfined, with
+OpenCode's permissions (``external_directory: deny``) as the only boundary.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +44,7 @@ from reference_server.runtimes.opencode_process import (
     SessionChannel,
 )
 from reference_server.runtimes.workspace_processes import kill_processes_in
+from reference_server.sandbox import Sandbox
 
 log = logging.getLogger("reference_server.runtimes.opencode")
 
@@ -66,6 +74,12 @@ PERMISSIONS: dict[str, str] = {
 }
 
 
+SYSTEM_FOR_OPENCODE = (Path("/proc"), Path("/sys"))
+"""Read-only beyond the sandbox's system part: the OpenCode binary (bun) reads its own
+``/proc/self`` (maps, cgroup, stat) and ``/sys`` CPU topology. Other processes' ``environ``
+stays refused: Landlock denies ptrace-class access to processes outside the domain."""
+
+
 @dataclass(frozen=True)
 class OpenCodeSettings:
     """What the runtime needs; built once by the composition root."""
@@ -82,6 +96,8 @@ class OpenCodeSettings:
     def environment(self) -> dict[str, str]:
         """OpenCode's settings that only its environment carries."""
         return {"OPENCODE_EXPERIMENTAL_BASH_DEFAULT_TIMEOUT_MS": str(int(self.bash_timeout * 1000))}
+
+    sandbox: Sandbox | None = None
 
 
 def opencode_config(relay: ModelRelay) -> dict[str, Any]:
@@ -106,44 +122,88 @@ class OpenCodeRuntime:
 
     def __init__(self, settings: OpenCodeSettings) -> None:
         self.settings = settings
+        self.sandbox = settings.sandbox
         self.relay = ModelRelay(max(1, settings.slots) * 2, settings.model_read_timeout)
-        self._process: OpenCodeProcess | None = None
         self._tool_ids: list[str] = []
+        self._started = False
 
-    async def start(self) -> None:
-        await self.relay.start()
-        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        self._process = OpenCodeProcess(
+    def process_for(self, name: str, workspace: Path) -> OpenCodeProcess:
+        """A child for one session (or the start-up probe), confined to ``workspace`` and
+        its own state directory."""
+        state = self.settings.state_dir / name
+        sandbox = self.settings.sandbox
+
+        def launch(argv: list[str]) -> list[str]:
+            if sandbox is None:
+                return argv
+            read_only = [self.settings.binary.resolve(), *SYSTEM_FOR_OPENCODE]
+            return sandbox.command(argv, read_write=[workspace, state], read_only=read_only)
+
+        return OpenCodeProcess(
             self.settings.binary,
-            self.settings.state_dir,
+            state,
             opencode_config(self.relay),
             self.settings.startup_timeout,
             settings_env=self.settings.environment(),
+            launch=launch,
         )
-        await self._process.start()
+
+    async def start(self) -> None:
+        """Start the relay and one probe child: a binary that cannot run (or cannot run
+        confined) stops the sidecar's start-up with OpenCode's own words."""
+        await self.relay.start()
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.settings.state_dir.iterdir():  # left by a sidecar killed with -9
+            shutil.rmtree(stale, ignore_errors=True)
+        probe_dir = self.settings.state_dir / "probe-workspace"
+        probe_dir.mkdir(exist_ok=True)
+        probe = self.process_for("probe", probe_dir)
         try:
-            self._tool_ids = await self._process.tool_ids(self.settings.state_dir / "run")
-        except RuntimeError:
-            log.warning("could not list OpenCode's tools; relying on its permissions")
+            await probe.start()
+            self._tool_ids = await probe.tool_ids(probe_dir)
+        except TimeoutError:
+            raise RuntimeError(
+                f"opencode serve did not connect within {self.settings.startup_timeout:g} s"
+            ) from None
+        finally:
+            await probe.close()
+            shutil.rmtree(probe.state_dir, ignore_errors=True)
+        self._started = True
 
     async def close(self) -> None:
-        if self._process is not None:
-            await self._process.close()
         await self.relay.close()
 
     def not_ready_reason(self) -> str | None:
-        if self._process is None:
-            return "runtime not started"
-        return self._process.not_ready_reason()
+        return None if self._started else "runtime not started"
 
     def tool_switches(self, enabled: tuple[str, ...]) -> dict[str, bool]:
         granted = {tool for name in enabled for tool in TOOL_GRANTS.get(name, (name,))}
         return {tool: tool in granted for tool in self._tool_ids if tool != "invalid"}
 
     async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
-        process = self._process
-        if process is None:
+        if not self._started:
             raise RuntimeFailure("the OpenCode runtime is not started", "runtime_error")
+        process = self.process_for(spec.session_id, spec.workspace)
+        try:
+            await asyncio.shield(process.start())
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            await asyncio.shield(self._stop(process))
+            raise RuntimeFailure(f"opencode did not start: {exc}", "runtime_error") from None
+        except asyncio.CancelledError:
+            await asyncio.shield(self._stop(process))
+            raise
+        try:
+            return await self._run_on(process, spec, sink)
+        finally:
+            await asyncio.shield(self._stop(process))
+
+    async def _stop(self, process: OpenCodeProcess) -> None:
+        await process.close()
+        shutil.rmtree(process.state_dir, ignore_errors=True)
+
+    async def _run_on(
+        self, process: OpenCodeProcess, spec: SessionSpec, sink: EventSink
+    ) -> RunResult:
         lease = self.relay.lease(spec.model)
         channel: SessionChannel | None = None
         before = _snapshot(spec.workspace)
@@ -169,7 +229,6 @@ class OpenCodeRuntime:
             kill_processes_in(spec.workspace)
             if channel is not None:
                 process.forget(channel)
-                await asyncio.shield(self._best_effort(process.dispose(channel)))
             self.relay.release(lease)
 
     def _prompt(self, spec: SessionSpec, lease: Lease) -> dict[str, Any]:

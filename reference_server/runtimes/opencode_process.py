@@ -1,12 +1,13 @@
-"""One ``opencode serve`` child: started, health-checked, restarted if it dies, stopped.
+"""One ``opencode serve`` child (one per session): started, watched, stopped.
 
 The child binds 127.0.0.1 on a port it picks (read from its first stdout line), is
 protected with a random ``OPENCODE_SERVER_PASSWORD``, and keeps its HOME, XDG dirs and
 configuration in ``state_dir`` so it never reads the user's. Its environment is built
 from scratch: the sidecar's own secrets never reach it (or the tools it runs).
 
-One subscription to ``GET /global/event`` serves every session: events are routed to the
-:class:`SessionChannel` of their ``sessionID`` (``file.edited`` by directory).
+One subscription to ``GET /global/event`` serves the child's sessions: events are routed
+to the :class:`SessionChannel` of their ``sessionID`` (``file.edited`` by directory). If
+the child dies, every channel gets :class:`ProcessExited` (the session fails; no restart).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Mapping
+import signal
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,11 +84,14 @@ class OpenCodeProcess:
         startup_timeout: float = 60.0,
         environ: Mapping[str, str] | None = None,
         settings_env: Mapping[str, str] | None = None,
+        launch: Callable[[list[str]], list[str]] | None = None,
     ) -> None:
         self.binary = binary
         self.state_dir = state_dir
         self.config = dict(config)
         self.startup_timeout = startup_timeout
+        self._launch = launch or list
+        """Turns the command line into the one run (the sandbox launcher confines it)."""
         self._environ = dict(environ if environ is not None else os.environ)
         self._settings_env = dict(settings_env or {})
         """OpenCode settings passed as its environment (e.g. the bash timeout)."""
@@ -138,6 +143,7 @@ class OpenCodeProcess:
             XDG_DATA_HOME=str(home / ".local" / "share"),
             XDG_CACHE_HOME=str(home / ".cache"),
             XDG_STATE_HOME=str(home / ".local" / "state"),
+            TMPDIR=str(self.state_dir / "tmp"),
             OPENCODE_SERVER_PASSWORD=self._password,
             OPENCODE_DISABLE_AUTOUPDATE="1",
             OPENCODE_DISABLE_LSP_DOWNLOAD="1",
@@ -157,13 +163,10 @@ class OpenCodeProcess:
         self._write_config()
         run_dir = self.state_dir / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "tmp").mkdir(exist_ok=True)
+        argv = [str(self.binary), "serve", "--hostname", "127.0.0.1", "--port", "0"]
         self._proc = await asyncio.create_subprocess_exec(
-            str(self.binary),
-            "serve",
-            "--hostname",
-            "127.0.0.1",
-            "--port",
-            "0",
+            *self._launch(argv),
             cwd=run_dir,
             env=self._env(),
             stdin=asyncio.subprocess.DEVNULL,
@@ -180,8 +183,15 @@ class OpenCodeProcess:
         except (TimeoutError, EOFError) as exc:
             await self._terminate()
             self._state = "failed to start"
+            said = ""
+            with contextlib.suppress(TimeoutError, OSError):
+                raw = await asyncio.wait_for(self._proc.stderr.read(4000), 2)
+                said = raw.decode(errors="replace").strip()
+            last = said.splitlines()[-1] if said else "nothing on stderr"
+            what = "exited" if isinstance(exc, EOFError) else "printed no URL"
             raise RuntimeError(
-                f"opencode serve did not announce its URL within {self.startup_timeout:g} s"
+                f"opencode serve {what} within {self.startup_timeout:g} s"
+                f" (exit code {self._proc.returncode}): {last}"
             ) from exc
         self._tasks.append(asyncio.create_task(_drain(self._proc.stdout, "stdout")))
         self._tasks.append(asyncio.create_task(_drain(self._proc.stderr, "stderr")))
@@ -202,33 +212,25 @@ class OpenCodeProcess:
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return
-        proc.terminate()
+        _signal_group(proc, signal.SIGTERM)  # the child and the commands it started
         try:
             await asyncio.wait_for(proc.wait(), 5)
         except TimeoutError:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             await proc.wait()
+        _signal_group(proc, signal.SIGKILL)  # what outlived it in its group
 
     async def _watch(self) -> None:
-        """Restart the child whenever it dies; its sessions fail."""
-        delay = 0.5
-        while not self._stopping:
-            assert self._proc is not None
-            code = await self._proc.wait()
-            if self._stopping:
-                return
-            self._state = f"restarting (exited with {code})"
-            self._subscribed.clear()
-            log.warning("opencode exited", extra={"returncode": code})
-            for channel in list(self._channels.values()):
-                channel.queue.put_nowait(ProcessExited(f"opencode exited with code {code}"))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-            try:
-                await self._spawn()
-                delay = 0.5
-            except RuntimeError:
-                log.exception("opencode restart failed")
+        """When the child dies, its sessions cannot go on: tell every channel."""
+        assert self._proc is not None
+        code = await self._proc.wait()
+        if self._stopping:
+            return
+        self._state = f"exited with {code}"
+        self._subscribed.clear()
+        log.warning("opencode exited", extra={"returncode": code})
+        for channel in list(self._channels.values()):
+            channel.queue.put_nowait(ProcessExited(f"opencode exited with code {code}"))
 
     async def _subscribe(self) -> None:
         """Follow ``/global/event`` for as long as the runtime lives; reconnect on drops."""
@@ -304,14 +306,14 @@ class OpenCodeProcess:
         path = f"/session/{channel.session_id}/abort"
         await self._call("POST", path, Path(channel.directory))
 
-    async def dispose(self, channel: SessionChannel) -> None:
-        """Free OpenCode's per-directory instance (each session has its own directory;
-        without this every finished session keeps tens of MiB alive)."""
-        await self._call("POST", "/instance/dispose", Path(channel.directory))
-
     async def tool_ids(self, directory: Path) -> list[str]:
         ids = await self._call("GET", "/experimental/tool/ids", directory)
         return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+def _signal_group(proc: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
 
 
 async def _drain(stream: asyncio.StreamReader, name: str) -> None:

@@ -26,7 +26,7 @@ LIVE_SCENARIO = "long_running"
 MAX_LIVE = 5
 EVENTS_BEFORE_CRASH = 2
 """Each reader has received at least this many events when the sidecar is killed."""
-START_TIMEOUT = 15.0
+START_TIMEOUT = 60.0  # a sidecar may start an agent process per session (the reference on OpenCode)
 BACK_TIMEOUT = 60.0
 RESTART_TIMEOUT = 120.0
 

@@ -33,10 +33,10 @@ from contract import (
     stream_rules,
 )
 from suites.clientkit.client import SidecarClient, session_body
+from suites.pact.files import PACT_DIR
 from suites.pact.matchers import RFC3339, from_state, matcher_for
 
 EXAMPLES_FILE = Path(__file__).with_name("examples.yaml")
-PACT_DIR = Path(__file__).resolve().parents[2] / "contract" / "pacts"
 UUID = UUID_PATTERN
 
 NO_SESSIONS = "no session exists"

@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from suites.clientkit.client import SidecarClient
-from suites.pact.consumer import PACT_DIR, examples
+from suites.pact.consumer import examples
+from suites.pact.files import PACT_DIR
 from suites.pact.states import ProviderStates, StateServer
 
 
@@ -83,6 +84,9 @@ def verify_provider(target: PactTarget, description: str | None = None) -> PactR
         verifier.filter(f"^{re.escape(description)}$")  # a regex to Pact: this one only
     verifier.message_handler(lambda name, metadata: states.message(name))
     verifier.set_coloured_output(enabled=False)
+    # a state change waits for its session to settle (up to settle_timeout); Pact's own
+    # default of 5 s would fail a sidecar that starts an agent process per session
+    verifier.set_request_timeout(int((target.settle_timeout + 10) * 1000))
     with StateServer(states) as server, client:
         verifier.state_handler(server.url, teardown=True, body=True)
         try:

@@ -48,7 +48,6 @@ class TargetOptions:
         flag="--secret",
         env="SIDECAR_SECRET",
         secret=True,
-        serve="--secret",
     )
     model_endpoint: str | None = setting(
         "a running fake model server (default: start one)",

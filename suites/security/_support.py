@@ -10,13 +10,18 @@ from typing import Any
 
 import httpx
 
-from contract import Operation, stream_rules
+from contract import Operation, status_for, stream_rules
+from suites.checks.verdict import precondition_failed
 from suites.clientkit.client import SidecarClient
-from suites.clientkit.recording import Recording
+from suites.clientkit.recording import Recording, record
 from suites.plugin.claims import claimed_operations, served
 from suites.plugin.target import TargetOptions
 
 _PARAM = re.compile(r"\{([^}]+)\}")
+PASSWD_LINE = re.compile(r"root:[^:\n]*:0:0:")
+"""A line of /etc/passwd (what an escape to the account database shows)."""
+SECRET_ENV = re.compile(r"OPENCODE_SHARED_SECRET=\S")
+STREAM_OK = status_for("streamSession", "stream")
 
 
 def guarded_operations(target: TargetOptions, sidecar: SidecarClient, live: str) -> list[Operation]:
@@ -79,3 +84,11 @@ def stream_texts(label: str, recording: Recording) -> list[tuple[str, str]]:
 def leaks(secret: str, texts: Iterable[tuple[str, str]]) -> list[str]:
     """Where ``secret`` appears."""
     return [where for where, text in texts if secret and secret in text]
+
+
+def finished(sidecar: SidecarClient, session_id: str, max_silence: float) -> Recording:
+    """The session's whole stream, up to its terminal event (else a precondition failed)."""
+    recording = record(sidecar, session_id, max_silence=max_silence)
+    if recording.status_code != STREAM_OK or recording.terminal_index() is None:
+        precondition_failed("SSE-ONE-TERMINAL", "the session's stream did not end")
+    return recording

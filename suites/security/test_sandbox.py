@@ -3,7 +3,6 @@ environment bash runs with."""
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path, PurePosixPath
 
@@ -12,25 +11,16 @@ import pytest
 from contract import status_for
 from suites.checks.verdict import check, precondition_failed, violation
 from suites.clientkit.client import SidecarClient
-from suites.clientkit.recording import Recording, data_of, record
+from suites.clientkit.recording import Recording, data_of
 from suites.plugin.fixtures import SessionFactory
 from suites.plugin.target import TargetOptions
-from suites.security._support import leaks, stream_texts
+from suites.security._support import PASSWD_LINE, SECRET_ENV, finished, leaks, stream_texts
 
 ESCAPES = ("escape_dotdot", "escape_absolute", "escape_symlink", "escape_hardlink")
 """Scenarios of the fake model whose file tool calls all try to leave the workspace."""
 BASH_ENV_LEAK = "bash_env_leak"
 FILE_TOOLS = ("read", "write", "edit")
 STREAM_OK = status_for("streamSession", "stream")
-PASSWD_LINE = re.compile(r"root:[^:\n]*:0:0:")
-SECRET_ENV = re.compile(r"OPENCODE_SHARED_SECRET=\S")
-
-
-def _finished(sidecar: SidecarClient, session_id: str, max_silence: float) -> Recording:
-    recording = record(sidecar, session_id, max_silence=max_silence)
-    if recording.status_code != STREAM_OK or recording.terminal_index() is None:
-        precondition_failed("SSE-ONE-TERMINAL", "the session's stream did not end")
-    return recording
 
 
 def _escaped_writes(
@@ -67,7 +57,7 @@ def test_file_tools_cannot_leave_the_workspace(
 ) -> None:
     started = time.time()
     session_id = sessions.start(scenario)
-    recording = _finished(sidecar, session_id, max_silence)
+    recording = finished(sidecar, session_id, max_silence)
     calls = {}
     results = {}
     for event in recording.events:
@@ -106,7 +96,7 @@ def test_bash_runs_without_the_secrets(
     max_silence: float,
 ) -> None:
     session_id = sessions.start(BASH_ENV_LEAK)
-    recording = _finished(sidecar, session_id, max_silence)
+    recording = finished(sidecar, session_id, max_silence)
     texts = stream_texts(BASH_ENV_LEAK, recording)
     found = [f"api_key in {where}" for where in leaks(api_key, texts)]
     if target.secret:

@@ -83,3 +83,23 @@ def test_the_image_installs_the_opencode_version_the_runtime_is_verified_with() 
 
     dockerfile = (Path(__file__).parents[2] / "Dockerfile").read_text()
     assert f"ARG OPENCODE_VERSION={OPENCODE_VERSION}\n" in dockerfile
+
+
+def test_the_sidecar_is_confined_with_no_added_privilege() -> None:
+    """Landlock needs no privilege: the container drops every capability, cannot escalate,
+    runs read-only with writable mounts for the workspace, OpenCode's state and /tmp only,
+    and refuses to serve unconfined."""
+    sidecar = _sidecar()
+    context = sidecar["securityContext"]
+    assert context["privileged"] is False
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert "add" not in context["capabilities"]
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    assert env["SANDBOX"] == "required"
+    mounts = {m["mountPath"] for m in sidecar["volumeMounts"]}
+    assert {env["WORKSPACE_DIR"], "/tmp"} <= mounts
+    assert any(env["OPENCODE_STATE_DIR"].startswith(m + "/") for m in mounts)
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "AS serve" in dockerfile and "AS toolkit" in dockerfile

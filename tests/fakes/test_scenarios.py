@@ -63,3 +63,24 @@ def test_a_bad_file_is_refused_naming_file_path_and_reason(
 def test_scenario_ids_match_file_names() -> None:
     for path in SCENARIO_DIR.glob("*.yaml"):
         assert load_scenario(path).id == path.stem
+
+
+def test_the_sandbox_peer_writes_the_canary_the_security_suite_looks_for() -> None:
+    from fakes.scenarios import load_scenarios
+    from suites.security.test_bash_sandbox import PEER, PEER_CANARY
+
+    [write] = load_scenarios()[PEER].turns[0].tool_calls
+    assert PEER_CANARY in write.args["content"]
+
+
+def test_tool_arguments_take_name_value_words_of_the_prompt() -> None:
+    from fakes.scenarios import bindings_of, load_scenarios
+
+    messages = [
+        {"role": "system", "content": "peer=not-this-one"},
+        {"role": "user", "content": [{"type": "text", "text": "Go. peer=abc-123"}]},
+    ]
+    turn = load_scenarios()["sandbox_links_peer"].turns[0].bound(bindings_of(messages))
+    assert 'PEER="../abc-123"' in turn.tool_calls[0].args["command"]
+    unbound = load_scenarios()["sandbox_links_peer"].turns[0].bound({})
+    assert "{{peer}}" in unbound.tool_calls[0].args["command"]

@@ -127,7 +127,7 @@ def test_suite_flags_exactly_the_declared_clauses(
     workspace = tmp_path / "workspace"
     run = None if fault.is_valid_variation else FAULT_RUN_OPTIONS.get(suite)
     extra: dict[str, Any] = {}
-    serving = serve_arguments(TargetOptions, declared_for(suite))
+    serving = ["--secret", SECRET, *serve_arguments(TargetOptions, declared_for(suite))]
     with ExitStack() as stack:
         if suite == "durability":  # restartable: a supervisor on a fixed port, a store
             state = tmp_path / "supervisor"

@@ -12,7 +12,8 @@ import pytest
 
 from contract import EVENTS_DIR, response_schema, validate_event
 from suites.clientkit.harness import faulty_argv, python_module, start_server
-from suites.pact.consumer import HTTP, PACT_DIR, examples, generate, pact_file, read_event
+from suites.pact.consumer import HTTP, examples, generate, pact_file, read_event
+from suites.pact.files import PACT_DIR
 from tests.suites.test_faulty_selftest import SECRET
 
 
