@@ -8,7 +8,6 @@ import importlib
 import io
 import json
 import pkgutil
-import subprocess
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -60,6 +59,13 @@ def declared_for(suite: str) -> dict[str, Any]:
 
 FAULT_RUN_OPTIONS = {"fuzz": RunOptions(fuzz_max_examples=30)}
 """How a suite judges a fault (not a valid variation), where it differs from the default."""
+
+SECRET_ENV = {"OPENCODE_SHARED_SECRET": SECRET}
+"""How a faulty sidecar in a process of its own gets the secret: as deployed, in its
+environment (the sandbox clauses look for it in /proc/<pid>/environ and cmdline)."""
+OWN_PROCESS_SUITES = frozenset({"security"})
+"""Suites whose faulty sidecars are exec'd, not forked: a forked child's /proc/<pid>/environ
+and cmdline are the forkserver's, which hold no secret for an unconfined bash to find."""
 
 PYTHON_DEFAULT_IGNORED = (
     DeprecationWarning,
@@ -127,7 +133,7 @@ def test_suite_flags_exactly_the_declared_clauses(
     workspace = tmp_path / "workspace"
     run = None if fault.is_valid_variation else FAULT_RUN_OPTIONS.get(suite)
     extra: dict[str, Any] = {}
-    serving = ["--secret", SECRET, *serve_arguments(TargetOptions, declared_for(suite))]
+    serving = serve_arguments(TargetOptions, declared_for(suite))
     with ExitStack() as stack:
         if suite == "durability":  # restartable: a supervisor on a fixed port, a store
             state = tmp_path / "supervisor"
@@ -135,10 +141,13 @@ def test_suite_flags_exactly_the_declared_clauses(
             inner = faulty_argv(name, workspace, *serving, *storage, port="{port}")
             extra["restart_cmd"] = restart_command(state)
             server: ServerProcess | ForkedServer = stack.enter_context(
-                start_server(supervised_argv(state, inner), stderr=subprocess.DEVNULL)
+                start_server(supervised_argv(state, inner), env=SECRET_ENV)
             )
+        elif suite in OWN_PROCESS_SUITES:
+            argv = faulty_argv(name, workspace, *serving)
+            server = stack.enter_context(start_server(argv, env=SECRET_ENV))
         else:
-            args = faulty_args(name, workspace, *serving)
+            args = faulty_args(name, workspace, "--secret", SECRET, *serving)
             server = stack.enter_context(forkserver.server(args))
         if suite == "soak":  # it watches the target's RSS and fds through its PID
             extra["pid"] = server.pid
