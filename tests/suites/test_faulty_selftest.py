@@ -49,6 +49,9 @@ SUITE_DECLARED: dict[str, dict[str, Any]] = {
     "retention": {"session_retention": 6.0, "max_retained_sessions": 20},
     # the churn soak warms up with MAX_RETAINED_SESSIONS sessions
     "soak": {"session_retention": 600.0, "max_retained_sessions": 20},
+    # agent_tools runs five tools, each confined in a child of its own: room for them on a
+    # loaded machine (AGENT-MODEL-ENDLESS waits this out)
+    "agent": {"session_timeout": 6.0},
 }
 """Where a suite's pairs run the faulty sidecar with (and declare) other settings."""
 
