@@ -153,21 +153,14 @@ class ModelRelay:
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         """OpenCode's Anthropic provider -> the session's Anthropic Messages endpoint."""
         given = request.headers.get("x-api-key", "")
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            return _error(401, "relay token required")
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "request body is not JSON")
-        lease = self._leases.get(str(body.get("model")))
-        if lease is None:
-            return _error(404, f"no session holds {body.get('model')!r}")
-        lease.requests += 1
-        body = only_enabled_tools(body, lease.model.enabled_tools)
-        return await self._forward(request, lease, lease.model.request_body(**body))
+        return await self._relay(request, hmac.compare_digest(given.encode(), self.token.encode()))
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorised(request):
+        return await self._relay(request, self._authorised(request))
+
+    async def _relay(self, request: web.Request, authorised: bool) -> web.StreamResponse:
+        """One model request of OpenCode's -> the leasing session's own endpoint and key."""
+        if not authorised:
             return _error(401, "relay token required")
         try:
             body = await request.json()
