@@ -90,7 +90,11 @@ EMBEDDED_DECLARED: dict[str, Any] = {
 }
 """What the embedded reference runs with and declares (``TargetOptions`` fields): short
 intervals, so that every clause runs fast."""
-EMBEDDED_ON_OPENCODE = {"session_timeout": 30.0}
+EMBEDDED_ON_OPENCODE: dict[str, Any] = {
+    "session_timeout": 30.0,
+    # each session starts a confined opencode serve (~5 s): RETENTION-CAP fills the cap
+    "max_retained_sessions": 20,
+}
 """Where the embedded reference on the real OpenCode differs."""
 
 
