@@ -249,11 +249,7 @@ class PollingUser(SidecarUser):
         started = time.perf_counter()
         while time.perf_counter() - started < 60:
             response = self.client.get(STATUS.url_path(session_id=session_id), name="GET /status")
-            if response.ok and response.json().get("status") in (
-                "completed",
-                "failed",
-                "cancelled",
-            ):
+            if response.ok and response.json().get("status") in RULES.ended_statuses:
                 _fire("complete", started)
                 return
             time.sleep(0.2)

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from fakes.faults.fault import Fault
+from fakes.faults.kit import DelegatingRuntime
 from fakes.faults.rest import WrappedRuntime
 from fakes.faults.security import _fake_runtime
 from fakes.runtime import FakeOpenCodeRuntime
@@ -32,21 +33,10 @@ ALL_TOOLS = ("read", "write", "edit", "bash")
 
 # ------------------------------------------------------------------ what the model is asked
 @dataclass
-class SpecRewritingRuntime:
+class SpecRewritingRuntime(DelegatingRuntime):
     """Runs every session with its spec rewritten (a sidecar that mangles model_config)."""
 
-    inner: Runtime
     rewrite: Callable[[SessionSpec], SessionSpec]
-    name: str = "faulty"
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def not_ready_reason(self) -> str | None:
-        return self.inner.not_ready_reason()
 
     async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
         return await self.inner.run(self.rewrite(spec), sink)
@@ -173,21 +163,10 @@ def malformed_stream_completes(inner: Runtime) -> Runtime:
 
 
 @dataclass
-class DetachedRuntime:
+class DetachedRuntime(DelegatingRuntime):
     """Cancelling a session only cancels the wait: its agent loop runs on (model and bash)."""
 
-    inner: Runtime
-    name: str = "faulty"
     running: set[asyncio.Task[RunResult]] = field(default_factory=set)
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def not_ready_reason(self) -> str | None:
-        return self.inner.not_ready_reason()
 
     async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
         task = asyncio.ensure_future(self.inner.run(spec, sink))

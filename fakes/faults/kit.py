@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +12,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from contract import operation
 from reference_server.event_log import Event, encode_frame
+from reference_server.runtime import EventSink, RunResult, Runtime, SessionSpec
 
 Rewrite = Callable[[web.Request, web.Response], web.StreamResponse | None]
 
@@ -115,3 +117,23 @@ def reframe(
 def frame_with_text_id(event: Event, text_id: str) -> bytes:
     payload = json.dumps(dict(event.data), separators=(",", ":"))
     return f"event: {event.event}\nid: {text_id}\ndata: {payload}\n\n".encode()
+
+
+@dataclass
+class DelegatingRuntime:
+    """A runtime that passes everything to ``inner``: faulty runtimes override ``run`` only."""
+
+    inner: Runtime
+    name = "faulty"
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def not_ready_reason(self) -> str | None:
+        return self.inner.not_ready_reason()
+
+    async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
+        return await self.inner.run(spec, sink)

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Middleware
 from contract import status_for, stream_rules
 from fakes.faults.fault import Fault
 from fakes.faults.kit import (
+    DelegatingRuntime,
     answered,
     body_of,
     create_body_rewrite,
@@ -28,20 +29,9 @@ from reference_server.runtime import EventSink, RunResult, Runtime, RuntimeFailu
 
 # ------------------------------------------------------------------ runtime wrappers
 @dataclass
-class WrappedRuntime:
-    inner: Runtime
+class WrappedRuntime(DelegatingRuntime):
     on_result: Callable[[RunResult], RunResult] = lambda r: r
     on_failure: Callable[[RuntimeFailure], RunResult] | None = None
-    name: str = "faulty"
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def not_ready_reason(self) -> str | None:
-        return self.inner.not_ready_reason()
 
     async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
         try:

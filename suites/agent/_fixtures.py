@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from contract import status_for
 from suites.agent._audit import ModelRequest, model_requests
 from suites.checks.verdict import precondition_failed
 from suites.clientkit.client import SidecarClient, model_config
@@ -140,7 +141,8 @@ def run_sessions(
         if not rec.ended:
             client.cancel(session_id)
         status = client.status(session_id)
-        body = status.json() if status.status_code == 200 else {}
+        found = status_for("getSessionStatus", "status")
+        body = status.json() if status.status_code == found else {}
         marker = p.prompt.rsplit(" ", 1)[-1].rstrip(".")
         runs.append(
             AgentRun(

@@ -6,17 +6,19 @@ import time
 
 import pytest
 
-from contract import stream_rules
+from contract import status_for, stream_rules
 from suites.checks.verdict import capability_absent, check, precondition_failed
 from suites.clientkit.client import SidecarClient
 from suites.clientkit.recording import Recording, data_of, record
 from suites.plugin.fixtures import LONG_RUNNING, MODEL_STALL, RecordedRun, SessionFactory
 from suites.plugin.target import TargetOptions
 
+STREAMED = status_for("streamSession", "stream")
+
 
 def _terminal(rec: Recording) -> tuple[str, dict[str, object]]:
     index = rec.terminal_index()
-    if rec.status_code != 200 or index is None:
+    if rec.status_code != STREAMED or index is None:
         precondition_failed("SSE-ONE-TERMINAL", "the stream ended without a terminal event")
     event = rec.events[index]
     return event.event, dict(data_of(event))
@@ -29,7 +31,7 @@ def test_cancel_ends_open_streams_with_cancelled_status(
     rules = stream_rules()
     session_id = sessions.start(LONG_RUNNING)
     with sidecar.open_stream(session_id, read_timeout=max_silence) as stream:
-        if stream.response.status_code != 200:
+        if stream.response.status_code != STREAMED:
             precondition_failed("SSE-CONTENT-TYPE", f"HTTP {stream.response.status_code}")
         sidecar.read_events(stream, limit=1)
         sidecar.cancel(session_id)
