@@ -111,7 +111,7 @@ def stalled_round(
     if not quiet:
         print(
             f"/healthz+/ready with {len(readers)} stalled readers: p99 {p99:.1f} ms, "
-            f"max {max(sampler.latencies_ms):.1f} ms over {len(sampler.latencies_ms)} probes "
+            f"max {max(sampler.latencies_ms):.1f} ms over {sampler.sent} probes "
             f"({'ok' if p99 < PROBE_TARGET_MS else 'OVER'} < {PROBE_TARGET_MS:g} ms); "
             f"held: {held.show()}"
         )
@@ -125,7 +125,10 @@ def main(total_disconnects: int, stalled: int, scenario: str) -> int:
     with (
         tempfile.TemporaryDirectory() as workdir,
         fake_model_server() as model,
-        start_server(reference_argv(Path(workdir), "--secret", secret)) as server,
+        # the secret in its environment, as deployed (a token may start with "-")
+        start_server(
+            reference_argv(Path(workdir)), env={"OPENCODE_SHARED_SECRET": secret}
+        ) as server,
         SidecarClient(server.url, secret) as client,
     ):
         pid = server.process.pid

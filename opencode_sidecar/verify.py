@@ -65,7 +65,9 @@ class VerifyOptions:
 
     @property
     def chosen_suites(self) -> tuple[str, ...]:
-        return self.suites or SUITES
+        """The suites asked for, in ``SUITES`` order (durability, which restarts the
+        target, last; the retention watch's reads must not meet a restart)."""
+        return tuple(s for s in SUITES if s in self.suites) if self.suites else SUITES
 
 
 @dataclass(frozen=True)
@@ -79,14 +81,16 @@ class Verification:
 
 
 EMBEDDED_DECLARED: dict[str, Any] = {
-    "heartbeat_interval": 1.0,
-    "session_timeout": 4.0,
+    "heartbeat_interval": 0.5,
+    "session_timeout": 3.0,
     "max_sessions": 3,
-    "bash_timeout": 1.5,
-    # short enough to wait out, long enough for every suite that reuses a finished session
-    # (conformance reuses one for its whole run)
-    "session_retention": 60.0,
-    "max_retained_sessions": 400,  # small, so that the churn soak fills it
+    "bash_timeout": 1.0,
+    # short enough to wait out while the other suites run (the retention watch), long enough
+    # for every suite that reuses a finished session (conformance, for its whole run)
+    "session_retention": 25.0,
+    # small, so that RETENTION-CAP and the churn soak fill it fast; large enough to hold
+    # what the suites before RETENTION-READABLE finish (else it watches again, alone)
+    "max_retained_sessions": 150,
 }
 """What the embedded reference runs with and declares (``TargetOptions`` fields): short
 intervals, so that every clause runs fast."""

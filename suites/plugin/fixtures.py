@@ -18,6 +18,7 @@ from suites.clientkit.client import SidecarClient, model_config
 from suites.clientkit.harness import fake_model_server
 from suites.clientkit.recording import Recording, record
 from suites.clientkit.ws import record_ws
+from suites.plugin.retention_watch import RetentionWatch
 from suites.plugin.state import run_options, target_or_skip
 from suites.plugin.target import RunOptions, TargetOptions
 
@@ -69,6 +70,38 @@ def model_endpoint(target: TargetOptions) -> Iterator[str]:
 def api_key() -> str:
     """A unique key per run, so that any echo of it anywhere is unmistakable."""
     return f"sk-verify-{secrets.token_hex(16)}"
+
+
+HEAD_STARTS = ("retention_watch",)
+"""Session fixtures set up before the first test of a run that uses them anywhere: what they
+wait for runs alongside every other suite."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def head_start(request: pytest.FixtureRequest) -> None:
+    used = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    for name in HEAD_STARTS:
+        if name in used:
+            try:
+                request.getfixturevalue(name)
+            except (Exception, pytest.skip.Exception):  # noqa: S112
+                continue  # reported by the tests that use it, not by the first test of the run
+
+
+@pytest.fixture(scope="session")
+def retention_watch(
+    request: pytest.FixtureRequest,
+    target: TargetOptions,
+    model_endpoint: str,
+    api_key: str,
+    max_silence: float,
+) -> RetentionWatch:
+    """A finished session read in the background at the moments the retention clauses name
+    (alone: no test of another module runs meanwhile, so nothing else can evict it)."""
+    items = request.session.items
+    users = {item.path for item in items if "retention_watch" in getattr(item, "fixturenames", ())}
+    alone = all(item.path in users for item in items)
+    return RetentionWatch(target, model_endpoint, api_key, max_silence, alone=alone).start()
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,10 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "schemathesis_cli.
 
 def test_schemathesis_cli_finds_no_failure_and_reaches_delete() -> None:
     done = subprocess.run(
-        [sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=280, check=False
+        [sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=180, check=False
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     reached = re.search(r"(\d+) reached a created session", done.stdout)
     assert reached and int(reached.group(1)) > 0, done.stdout[-2000:]
     assert "--checks all --phases examples,coverage,fuzzing,stateful" in done.stdout
-    assert "--exclude-checks use_after_free" in done.stdout
+    assert "--exclude-checks" not in done.stdout  # the command exactly as published
