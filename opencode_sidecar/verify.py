@@ -96,6 +96,8 @@ EMBEDDED_DECLARED: dict[str, Any] = {
 intervals, so that every clause runs fast."""
 EMBEDDED_ON_OPENCODE: dict[str, Any] = {
     "session_timeout": 30.0,
+    # conformance's reused finished session must outlive its (much longer) run here
+    "session_retention": 60.0,
     # each session starts a confined opencode serve (~5 s): RETENTION-CAP fills the cap
     "max_retained_sessions": 20,
 }
