@@ -36,7 +36,7 @@ def _judged(watch: RetentionWatch) -> RetentionWatch:
     watch.wait_read()
     if watch.maybe_evicted:
         watch.fallback = watch.fallback or watch.again()
-        return watch.fallback
+        return _judged(watch.fallback)  # watched alone: it never falls back again
     return watch
 
 
