@@ -18,7 +18,7 @@ COPY suites ./suites
 COPY loadtests ./loadtests
 COPY opencode_sidecar ./opencode_sidecar
 
-# The sidecar's own dependencies only (what `python -X importtime -m reference_server` loads);
+# The sidecar's own dependencies only (what `python -X importtime -m opencode_sidecar.serve` loads);
 # the project is installed without its verify/load dependencies.
 FROM source AS build-serve
 RUN python3 -m venv /opt/venv \
@@ -87,4 +87,4 @@ WORKDIR /home/opencode
 EXPOSE 3003
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python3", "-c", "import urllib.request,os; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3003'), timeout=4)"]
-ENTRYPOINT ["python3", "-m", "reference_server"]
+ENTRYPOINT ["python3", "-m", "opencode_sidecar.serve"]

@@ -82,7 +82,7 @@ port=$((20000 + RANDOM % 20000))
 log="$WORK/serve-smoke.log"
 buildah "${STORAGE[@]}" run --isolation chroot --user 10001:10001 \
   --env HOST=127.0.0.1 --env PORT="$port" --env WORKSPACE_DIR=/tmp/ws \
-  --env OPENCODE_STATE_DIR=/tmp/opencode-state "$serve_ctr" -- python3 -m reference_server >"$log" 2>&1 &
+  --env OPENCODE_STATE_DIR=/tmp/opencode-state "$serve_ctr" -- python3 -m opencode_sidecar.serve >"$log" 2>&1 &
 server=$!
 ok=0; wait_healthz "$port" && ok=1
 if [ "$ok" = 1 ]; then
