@@ -93,6 +93,23 @@ class StreamRules:
                 statuses.add(rule.session_status)
         return frozenset(statuses)
 
+    def status_after(self, event: str, data: Mapping[str, Any]) -> str | None:
+        """The status a session reports once ``event`` with ``data`` ended it (``None``:
+        not a terminal event)."""
+        for rule in self.terminal_rules:
+            if rule.matches(event, data):
+                status = data.get("status") if rule.session_status == "from_data" else None
+                return str(status) if status is not None else rule.session_status
+        return None
+
+    @property
+    def fatal_status(self) -> str:
+        """The status a session ends in after a fatal error (the timeout's, a model fault's)."""
+        status = self.status_after(self.timeout_event, self.timeout_data)
+        if status is None:
+            raise ValueError("stream.yaml: timeout_event is not a terminal event")
+        return status
+
     @property
     def cancelled_status(self) -> str:
         """The status a cancelled session ends in (``cancel_event``'s data)."""

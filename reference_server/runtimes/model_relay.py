@@ -108,37 +108,34 @@ class ModelRelay:
             self._free[lease.slot] = None
 
     def provider_config(self) -> dict[str, Any]:
-        """The ``provider`` section of OpenCode's configuration."""
+        """The ``provider`` section of OpenCode's configuration: one provider per wire
+        format, both pointing at this relay."""
+        anthropic_base = self.url.removesuffix("/v1") + ANTHROPIC_PATH.removesuffix("/messages")
+        return {
+            PROVIDER_ID: self._provider(
+                "@ai-sdk/openai-compatible", "opencode-sidecar model relay", self.url
+            ),
+            ANTHROPIC_PROVIDER_ID: self._provider(
+                "@ai-sdk/anthropic",
+                "opencode-sidecar model relay (Anthropic Messages)",
+                anthropic_base,
+            ),
+        }
+
+    def _provider(self, npm: str, name: str, base_url: str) -> dict[str, Any]:
         timeout_ms = max(1, int(self.read_timeout * 1000))
         return {
-            PROVIDER_ID: {
-                "npm": "@ai-sdk/openai-compatible",
-                "name": "opencode-sidecar model relay",
-                "options": {
-                    "baseURL": self.url,
-                    "apiKey": self.token,
-                    "headerTimeout": timeout_ms,
-                    "chunkTimeout": timeout_ms,
-                },
-                "models": {
-                    slot: {"name": slot, "tool_call": True, "temperature": True}
-                    for slot in self.slot_names
-                },
+            "npm": npm,
+            "name": name,
+            "options": {
+                "baseURL": base_url,
+                "apiKey": self.token,
+                "headerTimeout": timeout_ms,
+                "chunkTimeout": timeout_ms,
             },
-            ANTHROPIC_PROVIDER_ID: {
-                "npm": "@ai-sdk/anthropic",
-                "name": "opencode-sidecar model relay (Anthropic Messages)",
-                "options": {
-                    "baseURL": self.url.removesuffix("/v1")
-                    + ANTHROPIC_PATH.removesuffix("/messages"),
-                    "apiKey": self.token,
-                    "headerTimeout": timeout_ms,
-                    "chunkTimeout": timeout_ms,
-                },
-                "models": {
-                    slot: {"name": slot, "tool_call": True, "temperature": True}
-                    for slot in self.slot_names
-                },
+            "models": {
+                slot: {"name": slot, "tool_call": True, "temperature": True}
+                for slot in self.slot_names
             },
         }
 

@@ -13,9 +13,9 @@ import pytest
 from contract import model_failure_codes, status_for, stream_rules
 from suites.agent._audit import model_requests
 from suites.agent._fixtures import AgentRun, SlowRuns, endless_window, plan, run_sessions
+from suites.checks.expect import expect_timeout_terminal
 from suites.checks.verdict import capability_absent, check, precondition_failed
 from suites.clientkit.client import SidecarClient
-from suites.clientkit.recording import data_of
 from suites.plugin.target import TargetOptions
 
 pytest_plugins = ("suites.agent._fixtures",)
@@ -69,10 +69,11 @@ def test_a_model_failure_ends_the_session_with_one_fatal_error(
     )
     fatal = [e for e in run.events("error") if e.get("fatal") is True]
     check(len(fatal) == 1, f"{scenario}: exactly one fatal error", 1, fatal)
+    failed = stream_rules().fatal_status
     check(
-        run.status.get("status") == "failed",
-        f"{scenario}: the status endpoint must say failed",
-        "failed",
+        run.status.get("status") == failed,
+        f"{scenario}: the status endpoint must say {failed}",
+        failed,
         run.status.get("status"),
     )
 
@@ -93,14 +94,8 @@ def test_a_model_that_never_finishes_is_ended_by_session_timeout(
             f"{rules.timeout_event} {dict(rules.timeout_data)} within {window:.0f} s",
             f"no terminal event after {window:.1f} s",
         )
-    event = run.recording.events[index or 0]
-    data = data_of(event) or {}
-    wanted = dict(rules.timeout_data)
-    check(
-        event.event == rules.timeout_event and all(data.get(k) == v for k, v in wanted.items()),
-        "the terminal event must be the timeout error",
-        f"{rules.timeout_event} {wanted}",
-        f"{event.event} {event.data}",
+    expect_timeout_terminal(
+        run.recording.events[index or 0], "the terminal event must be the timeout error"
     )
 
 

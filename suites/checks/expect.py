@@ -1,4 +1,5 @@
-"""Shared expectations: status codes from the contract, error bodies, JSON bodies."""
+"""Shared expectations: status codes from the contract, error bodies, JSON bodies, the
+timeout's terminal event."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from typing import Any
 
 import httpx
 
-from contract import status_for, validate_component
-from suites.checks.verdict import violation
+from contract import status_for, stream_rules, validate_component
+from suites.checks.verdict import check, violation
+from suites.clientkit.recording import data_of
+from suites.clientkit.sse import SSEEvent
 
 JSON = "application/json"
 
@@ -70,3 +73,20 @@ def error_details(response: httpx.Response) -> dict[str, Any] | None:
         return None
     details = body.get("details")
     return details if isinstance(details, dict) else {}
+
+
+def expect_timeout_terminal(
+    event: SSEEvent, title: str, response: httpx.Response | None = None
+) -> None:
+    """``event`` (a session's terminal event) is the SESSION_TIMEOUT error the contract
+    names (stream.yaml ``timeout_event`` with ``timeout_data``)."""
+    rules = stream_rules()
+    data = data_of(event) or {}
+    wanted = dict(rules.timeout_data)
+    check(
+        event.event == rules.timeout_event and all(data.get(k) == v for k, v in wanted.items()),
+        title,
+        f"{rules.timeout_event} {wanted}",
+        f"{event.event} {event.data}",
+        response,
+    )

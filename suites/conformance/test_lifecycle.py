@@ -7,6 +7,7 @@ import time
 import pytest
 
 from contract import status_for, stream_rules
+from suites.checks.expect import expect_timeout_terminal
 from suites.checks.verdict import capability_absent, check, precondition_failed
 from suites.clientkit.client import SidecarClient
 from suites.clientkit.recording import Recording, data_of, record
@@ -127,24 +128,15 @@ def test_session_timeout_ends_with_timeout_error(
     window = target.session_timeout * 1.5 + 2
     status = sidecar.wait_for_status(session_id, rules.ended_statuses, window)
     check(
-        status.get("status") == "failed",
+        status.get("status") == rules.fatal_status,
         "a session past SESSION_TIMEOUT must fail",
-        f"status failed within {window:.0f} s",
+        f"status {rules.fatal_status} within {window:.0f} s",
         status.get("status"),
     )
     rec = record(sidecar, session_id, max_silence=max_silence)
-    if rec.status_code != 200:
+    if rec.status_code != STREAMED:
         precondition_failed("SSE-CONTENT-TYPE", f"HTTP {rec.status_code}")
     index = rec.terminal_index()
     if index is None:
         precondition_failed("SSE-ONE-TERMINAL", "the failed session's history has no terminal")
-    event = rec.events[index]
-    data = data_of(event) or {}
-    wanted = dict(rules.timeout_data)
-    check(
-        event.event == rules.timeout_event and all(data.get(k) == v for k, v in wanted.items()),
-        "the terminal event must say timeout",
-        f"{rules.timeout_event} {wanted}",
-        f"{event.event} {event.data}",
-        rec.response,
-    )
+    expect_timeout_terminal(rec.events[index], "the terminal event must say timeout", rec.response)
