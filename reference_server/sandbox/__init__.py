@@ -8,6 +8,7 @@ for the command line of every confined process (:meth:`Sandbox.command`): the la
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -60,10 +61,13 @@ class Sandbox:
         cwd: Path | None = None,
         system: bool = True,
     ) -> list[str]:
-        """``argv`` run through the launcher, confined (unchanged when not confining)."""
+        """``argv`` run through the launcher, confined (unchanged when not confining), for
+        this process to start: the launcher refuses to run it if this process has died by
+        the time it would (``--parent``)."""
         if not self.confining:
             return list(argv)
         prefix = [self.python, "-I", "-m", "reference_server.sandbox.launch"]
+        prefix.append(f"--parent={os.getpid()}")
         prefix += [f"--read-write={p}" for p in read_write]
         prefix += [f"--read-only={p}" for p in read_only]
         if cwd is not None:

@@ -34,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--read-only", action="append", default=[], type=Path)
     parser.add_argument("--no-system", action="store_true", help="not even the system dirs")
     parser.add_argument("--cwd", type=Path, help="directory to run the command in")
+    parser.add_argument(
+        "--parent", type=int, help="pid of the process that starts this one (the sidecar)"
+    )
     parser.add_argument("command", nargs="+")
     args = parser.parse_args(argv)
-    if not _die_with_parent():
+    if not _die_with_parent(args.parent):
         return REFUSED
     try:
         if args.cwd is not None:
@@ -53,10 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     return REFUSED
 
 
-def _die_with_parent() -> bool:
+def _die_with_parent(expected: int | None) -> bool:
     """SIGKILL this process (and so the command it becomes) when the sidecar dies, even by
-    SIGKILL: a confined OpenCode or bash must not outlive it. False if it already died."""
-    parent = os.getppid()
+    SIGKILL: a confined OpenCode or bash must not outlive it. False if it already died:
+    a sidecar killed while this interpreter started has left it to another parent (init
+    or a subreaper), whose death the signal would wait for instead; ``expected`` (the
+    sidecar's pid, as it built the command) is what tells them apart."""
+    parent = os.getppid() if expected is None else expected
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         print("sandbox: prctl(PR_SET_PDEATHSIG) failed", file=sys.stderr)

@@ -143,17 +143,41 @@ async def test_ready_reports_the_sandbox(sandbox: Sandbox, tmp_path: Path) -> No
     assert validate_component("Ready", body) == []
 
 
-def test_a_launched_command_dies_with_the_sidecar(tmp_path: Path) -> None:
-    """Even a ``kill -9`` of the sidecar leaves no confined OpenCode or bash behind."""
-    parent = "import subprocess, sys; p = subprocess.Popen(sys.argv[1:]); print(p.pid, flush=True)"
-    argv = CONFINED.command(["/bin/sleep", "30"], read_write=[tmp_path])
+SIDECAR_DYING = """
+import os, signal, subprocess, sys, time
+from pathlib import Path
+from reference_server.sandbox import Sandbox
+when, workspace = sys.argv[1:]
+argv = Sandbox.probe("required").command(["/bin/sleep", "30"], read_write=[Path(workspace)])
+child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(child.pid, flush=True)
+cmdline = Path(f"/proc/{child.pid}/cmdline")
+while when == "running" and not cmdline.read_bytes().startswith(b"/bin/sleep"):
+    time.sleep(0.01)  # until the launcher has exec'd the confined command
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+"""A sidecar that starts a confined command and is killed with ``kill -9``: while the
+command runs, or at once (before the launcher could arm its parent-death signal)."""
+
+
+@pytest.mark.parametrize("when", ["running", "starting"])
+def test_a_launched_command_dies_with_the_sidecar(tmp_path: Path, when: str) -> None:
+    """Even a ``kill -9`` of the sidecar leaves no confined OpenCode or bash behind: a
+    running command is killed with it, and one it was starting never runs."""
     done = subprocess.run(
-        [sys.executable, "-c", parent, *argv], capture_output=True, text=True, check=True
+        [sys.executable, "-c", SIDECAR_DYING, when, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
+    assert done.returncode == -9, done.stderr
     child = Path(f"/proc/{int(done.stdout)}")
     deadline = time.monotonic() + 10
     while child.exists() and "Z" not in _state(child):
-        assert time.monotonic() < deadline, "the confined command outlived its parent"
+        assert time.monotonic() < deadline, (
+            f"the confined command outlived its parent: {(child / 'cmdline').read_bytes()!r}"
+        )
         time.sleep(0.05)
 
 
