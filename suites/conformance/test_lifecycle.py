@@ -10,9 +10,14 @@ from contract import status_for, stream_rules
 from suites.checks.expect import expect_timeout_terminal
 from suites.checks.verdict import capability_absent, check, precondition_failed
 from suites.clientkit.client import SidecarClient
-from suites.clientkit.recording import Recording, data_of, record
-from suites.plugin.fixtures import LONG_RUNNING, MODEL_STALL, RecordedRun, SessionFactory
-from suites.plugin.target import TargetOptions
+from suites.clientkit.recording import Recording, data_of
+from suites.plugin.fixtures import (
+    LONG_RUNNING,
+    Background,
+    RecordedRun,
+    SessionFactory,
+    TimedOutRun,
+)
 
 STREAMED = status_for("streamSession", "stream")
 
@@ -119,21 +124,20 @@ def test_status_agrees_with_the_stream(
 
 @pytest.mark.clause("SESSION-TIMEOUT")
 def test_session_timeout_ends_with_timeout_error(
-    sidecar: SidecarClient, sessions: SessionFactory, target: TargetOptions, max_silence: float
+    timeout_run: Background[TimedOutRun] | None,
 ) -> None:
-    if target.session_timeout is None:
+    if timeout_run is None:
         capability_absent("the target's SESSION_TIMEOUT was not declared", flag="--session-timeout")
     rules = stream_rules()
-    session_id = sessions.start(MODEL_STALL)
-    window = target.session_timeout * 1.5 + 2
-    status = sidecar.wait_for_status(session_id, rules.ended_statuses, window)
+    run = timeout_run.result()
     check(
-        status.get("status") == rules.fatal_status,
+        run.status.get("status") == rules.fatal_status,
         "a session past SESSION_TIMEOUT must fail",
-        f"status {rules.fatal_status} within {window:.0f} s",
-        status.get("status"),
+        f"status {rules.fatal_status} within {run.window:.0f} s",
+        run.status.get("status"),
     )
-    rec = record(sidecar, session_id, max_silence=max_silence)
+    rec = run.recording
+    assert rec is not None  # it failed: read back
     if rec.status_code != STREAMED:
         precondition_failed("SSE-CONTENT-TYPE", f"HTTP {rec.status_code}")
     index = rec.terminal_index()

@@ -8,7 +8,8 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 import pytest
 
@@ -72,9 +73,72 @@ def api_key() -> str:
     return f"sk-verify-{secrets.token_hex(16)}"
 
 
-HEAD_STARTS = ("retention_watch",)
+HEAD_STARTS = ("retention_watch", "timeout_run")
 """Session fixtures set up before the first test of a run that uses them anywhere: what they
 wait for runs alongside every other suite."""
+
+JUDGED_LAST = frozenset({"timeout_run"})
+"""Head starts whose checks run last in their suite (``pytest_collection_modifyitems``); not
+the retention watch, whose suite's RETENTION-CAP must come after its reads."""
+
+HELD_SESSION_ROOM = 3
+"""The least MAX_SESSIONS with room for a session held from the run's start (``timeout_run``)
+beside the checks' own: one at a time, or two while a retention watch's session runs."""
+
+
+@pytest.hookimpl(trylast=True)  # after the plugin's clause selection
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The checks that judge a head start of ``JUDGED_LAST`` run last in their suite (the
+    suites keep their order): what they wait for has had the rest of the suite to happen."""
+    suites: dict[str, int] = {}
+    for item in items:
+        suites.setdefault(_suite_of(item), len(suites))
+
+    def key(item: pytest.Item) -> tuple[int, bool]:
+        waits = bool(JUDGED_LAST & set(getattr(item, "fixturenames", ())))
+        return suites[_suite_of(item)], waits
+
+    items[:] = sorted(items, key=key)
+
+
+def _suite_of(item: pytest.Item) -> str:
+    module = getattr(item, "module", None)
+    return module.__name__.rsplit(".", 1)[0] if module is not None else ""
+
+
+T = TypeVar("T")
+
+
+class Background(Generic[T]):
+    """A value worked out in a thread of its own from the moment it is made (``now``), or
+    in the caller's thread at the first ``result()``; ``result()`` waits for it and raises
+    what the work raised (a precondition's skip included)."""
+
+    def __init__(self, work: Callable[[], T], *, now: bool) -> None:
+        self._work = work
+        self._done = threading.Event()
+        self._value: T | None = None
+        self._raised: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if now:
+            self._thread = threading.Thread(target=self._run, name="head-start", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._work()
+        except BaseException as exc:
+            self._raised = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> T:
+        if self._thread is None and not self._done.is_set():
+            self._run()
+        self._done.wait()
+        if self._raised is not None:
+            raise self._raised
+        return self._value  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -102,6 +166,54 @@ def retention_watch(
     users = {item.path for item in items if "retention_watch" in getattr(item, "fixturenames", ())}
     alone = all(item.path in users for item in items)
     return RetentionWatch(target, model_endpoint, api_key, max_silence, alone=alone).start()
+
+
+@dataclass(frozen=True)
+class TimedOutRun:
+    """A session whose model stalls, waited on until SESSION_TIMEOUT should have ended it
+    (``window``), its status then, and its history read at once (before a short retention
+    can drop it); ``recording`` is ``None`` when it had not failed (it is then cancelled)."""
+
+    session_id: str
+    window: float
+    status: dict[str, Any]
+    recording: Recording | None
+
+
+def _timed_out_run(
+    client: SidecarClient, endpoint: str, api_key: str, session_timeout: float, max_silence: float
+) -> TimedOutRun:
+    rules = stream_rules()
+    factory = SessionFactory(client, endpoint, api_key)
+    session_id = factory.start(MODEL_STALL)
+    window = session_timeout * 1.5 + 2
+    status = client.wait_for_status(session_id, rules.ended_statuses, window)
+    if status.get("status") != rules.fatal_status:
+        factory.cancel_all()  # free its slot
+        return TimedOutRun(session_id, window, status, None)
+    return TimedOutRun(
+        session_id, window, status, record(client, session_id, max_silence=max_silence)
+    )
+
+
+@pytest.fixture(scope="session")
+def timeout_run(
+    sidecar: SidecarClient,
+    model_endpoint: str,
+    api_key: str,
+    target: TargetOptions,
+    max_silence: float,
+) -> Background[TimedOutRun] | None:
+    """SESSION-TIMEOUT's session (``None``: no SESSION_TIMEOUT declared), a head start when
+    the target's MAX_SESSIONS leaves room for it beside the checks' own sessions: its wait
+    then overlaps the other checks instead of adding to them."""
+    if target.session_timeout is None:
+        return None
+    work = partial(
+        _timed_out_run, sidecar, model_endpoint, api_key, target.session_timeout, max_silence
+    )
+    room = target.max_sessions is None or target.max_sessions >= HELD_SESSION_ROOM
+    return Background(work, now=room)
 
 
 @pytest.fixture(scope="session")
