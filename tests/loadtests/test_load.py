@@ -59,7 +59,9 @@ def test_a_short_local_run_writes_report_yaml_and_plots_and_holds_its_limits(
 def test_a_short_distributed_run_writes_report_yaml_and_plots(tmp_path: Path) -> None:
     """Locust as a master and two worker processes."""
     done = run(
-        *("--spawn", "--profile", "steady", "--duration", "6", "--users", "4"),
+        # 8 s: workers report their stats every 3 s; under load a shorter run can end
+        # before the master has any
+        *("--spawn", "--profile", "steady", "--duration", "8", "--users", "4"),
         *("--workers", "2", "--out", str(tmp_path)),
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
