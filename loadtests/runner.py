@@ -25,10 +25,6 @@ from suites.clientkit.harness import fake_model_server, reference_argv, start_se
 MAX_USERS = 500
 MAX_DURATION = 1800.0
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
-USER_STOP_TIMEOUT = 15.0
-"""When the profile ends, each user finishes the session it is reading (up to this long):
-a run that cut them off would lose the completions of its last sessions, and a short run
-on a loaded machine could end with none (no complete_p95_ms, no sessions_per_s)."""
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -112,8 +108,6 @@ def _locust(opts: LoadOptions, url: str, model: str, out: Path) -> list[subproce
     common = {"env": env, "stdout": log, "stderr": subprocess.STDOUT}
     master_args = [
         "--headless",
-        "--stop-timeout",
-        f"{USER_STOP_TIMEOUT:g}",
         "--csv",
         str(out / "locust"),
         "--csv-full-history",

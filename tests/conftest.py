@@ -12,13 +12,15 @@ from suites.clientkit.harness import fake_model_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CPU_HEAVY = {
-    # CPU seconds of the module alone: /usr/bin/time pytest -q MODULE (user + sys)
-    "tests/loadtests/test_load.py": 52,  # Locust processes, a reference, plots
-    "tests/reference/test_opencode_runtime.py": 30,  # the real opencode serve
-    "tests/reference/test_sandbox_runtimes.py": 29,  # the real opencode serve, confined
-    "tests/contract/test_schemathesis_cli.py": 15,  # Schemathesis's own CLI
-}
+CPU_HEAVY = frozenset(
+    {
+        # CPU seconds of the module alone (/usr/bin/time pytest -q MODULE, user + sys):
+        "tests/loadtests/test_load.py",  # 70: Locust processes, a reference, plots
+        "tests/reference/test_opencode_runtime.py",  # 30: the real opencode serve
+        "tests/reference/test_sandbox_runtimes.py",  # 29: the real opencode serve, confined
+        "tests/contract/test_schemathesis_cli.py",  # 15: Schemathesis's own CLI
+    }
+)
 """Modules that keep a core busy: one worker runs them one after another (``--dist
 loadgroup``), so that they never starve the timing of the checks running beside them."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -13,7 +14,6 @@ from suites.clientkit.client import SidecarClient
 from suites.clientkit.recording import Recording, data_of
 from suites.plugin.fixtures import (
     LONG_RUNNING,
-    Background,
     RecordedRun,
     SessionFactory,
     TimedOutRun,
@@ -124,12 +124,12 @@ def test_status_agrees_with_the_stream(
 
 @pytest.mark.clause("SESSION-TIMEOUT")
 def test_session_timeout_ends_with_timeout_error(
-    timeout_run: Background[TimedOutRun] | None,
+    timeout_run: Callable[[], TimedOutRun] | None,
 ) -> None:
     if timeout_run is None:
         capability_absent("the target's SESSION_TIMEOUT was not declared", flag="--session-timeout")
     rules = stream_rules()
-    run = timeout_run.result()
+    run = timeout_run()
     check(
         run.status.get("status") == rules.fatal_status,
         "a session past SESSION_TIMEOUT must fail",

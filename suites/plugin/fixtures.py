@@ -7,9 +7,10 @@ import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import pytest
 
@@ -106,41 +107,6 @@ def _suite_of(item: pytest.Item) -> str:
     return module.__name__.rsplit(".", 1)[0] if module is not None else ""
 
 
-T = TypeVar("T")
-
-
-class Background(Generic[T]):
-    """A value worked out in a thread of its own from the moment it is made (``now``), or
-    in the caller's thread at the first ``result()``; ``result()`` waits for it and raises
-    what the work raised (a precondition's skip included)."""
-
-    def __init__(self, work: Callable[[], T], *, now: bool) -> None:
-        self._work = work
-        self._done = threading.Event()
-        self._value: T | None = None
-        self._raised: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        if now:
-            self._thread = threading.Thread(target=self._run, name="head-start", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._work()
-        except BaseException as exc:
-            self._raised = exc
-        finally:
-            self._done.set()
-
-    def result(self) -> T:
-        if self._thread is None and not self._done.is_set():
-            self._run()
-        self._done.wait()
-        if self._raised is not None:
-            raise self._raised
-        return self._value  # type: ignore[return-value]
-
-
 @pytest.fixture(scope="session", autouse=True)
 def head_start(request: pytest.FixtureRequest) -> None:
     used = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
@@ -203,17 +169,22 @@ def timeout_run(
     api_key: str,
     target: TargetOptions,
     max_silence: float,
-) -> Background[TimedOutRun] | None:
-    """SESSION-TIMEOUT's session (``None``: no SESSION_TIMEOUT declared), a head start when
-    the target's MAX_SESSIONS leaves room for it beside the checks' own sessions: its wait
-    then overlaps the other checks instead of adding to them."""
+) -> Callable[[], TimedOutRun] | None:
+    """SESSION-TIMEOUT's session, as the call that waits for it (``None``: no
+    SESSION_TIMEOUT declared): a head start, run in a thread from now on, when the target's
+    MAX_SESSIONS leaves room for it beside the checks' own sessions (its wait then overlaps
+    the other checks); else run when SESSION-TIMEOUT asks for it."""
     if target.session_timeout is None:
         return None
     work = partial(
         _timed_out_run, sidecar, model_endpoint, api_key, target.session_timeout, max_silence
     )
-    room = target.max_sessions is None or target.max_sessions >= HELD_SESSION_ROOM
-    return Background(work, now=room)
+    if target.max_sessions is not None and target.max_sessions < HELD_SESSION_ROOM:
+        return work
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="head-start")
+    started = pool.submit(work)
+    pool.shutdown(wait=False)  # its thread runs the work on; result() waits and re-raises
+    return started.result
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,9 @@ def test_a_short_distributed_run_writes_report_yaml_and_plots(tmp_path: Path) ->
 
 def test_a_short_websocket_run_reads_every_session(tmp_path: Path) -> None:
     done = run(
-        *("--spawn", "--profile", "websocket_steady", "--duration", "6", "--users", "2"),
+        # 10 s: read_edit_bash confines each of its tools in a child of its own; on a loaded
+        # machine a 6 s run ended before either user's session did
+        *("--spawn", "--profile", "websocket_steady", "--duration", "10", "--users", "2"),
         *("--out", str(tmp_path)),
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

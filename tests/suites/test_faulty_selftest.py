@@ -80,20 +80,7 @@ PYTHON_DEFAULT_IGNORED = (
 )
 """What a fresh Python process ignores (the CLI's verify runs in one)."""
 
-LONGEST_FIRST = ("soak", "retention", "agent")
-"""Suites whose pairs take longest (up to a minute), handed out first: in a parallel run no
-long pair is left for the end."""
-
-
-def _pair_order(pair: tuple[str, str]) -> tuple[int, str, str]:
-    name, suite = pair
-    rank = LONGEST_FIRST.index(suite) if suite in LONGEST_FIRST else len(LONGEST_FIRST)
-    return rank, name, suite
-
-
-PAIRS = sorted(
-    ((name, suite) for name, fault in FAULTS.items() for suite in fault.catches), key=_pair_order
-)
+PAIRS = sorted((name, suite) for name, fault in FAULTS.items() for suite in fault.catches)
 
 
 @pytest.fixture(scope="session")
