@@ -54,6 +54,9 @@ SUITE_DECLARED: dict[str, dict[str, Any]] = {
     # agent_tools runs five tools, each confined in a child of its own: room for them on a
     # loaded machine (AGENT-MODEL-ENDLESS waits this out)
     "agent": {"session_timeout": 8.0},
+    # the model learns that a session finished from what it reads; long_running sessions
+    # that time out within its run give it finished sessions to DELETE (cancel_finished_200)
+    "lifecycle_model": {"session_timeout": 2.5},
 }
 """Where a suite's pairs run the faulty sidecar with (and declare) other settings."""
 
