@@ -3,19 +3,19 @@
 One file tool call of the fake runtime, run in a process confined by Landlock to
 ``WORKSPACE`` alone (read-write; nothing else, not even the system: everything this
 process needs is imported before the rules apply). The call itself is
-:meth:`fakes.tools.WorkspaceTools.run`, so semantics live in one place. Prints
+:meth:`fakes.workspace_files.WorkspaceFiles.run_file_tool`, so semantics live in one place
+(a module that imports the standard library alone: this process starts on every call). Prints
 ``{"output": ...}`` or ``{"error": ...}`` and the files it modified, as JSON.
 """
 
 from __future__ import annotations
 
-import asyncio
 import encodings.utf_8  # noqa: F401  (imported before confinement: the codec of the answer)
 import json
 import sys
 from pathlib import Path
 
-from fakes.tools import ToolError, WorkspaceTools
+from fakes.workspace_files import ToolError, WorkspaceFiles
 from reference_server.sandbox.capabilities import drop_all
 from reference_server.sandbox.landlock import READ_WRITE, Rule, restrict
 
@@ -23,7 +23,7 @@ from reference_server.sandbox.landlock import READ_WRITE, Rule, restrict
 def main(argv: list[str]) -> int:
     root = Path(argv[0]).resolve()
     request = json.loads(sys.stdin.buffer.read())
-    tools = WorkspaceTools(root)
+    tools = WorkspaceFiles(root)
     try:
         drop_all()
         restrict([Rule(root, READ_WRITE)])
@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
         json.dump({"error": f"sandbox: refusing to run unconfined: {exc}"}, sys.stdout)
         return 0
     try:
-        output = asyncio.run(tools.run(str(request["tool"]), dict(request["args"])))
+        output = tools.run_file_tool(str(request["tool"]), dict(request["args"]))
         answer: dict[str, object] = {"output": output}
     except ToolError as exc:
         answer = {"error": str(exc)}

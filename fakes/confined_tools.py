@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fakes.tools import ToolError, WorkspaceTools
+from fakes.tools import WorkspaceTools
+from fakes.workspace_files import ToolError
 from reference_server.sandbox import Sandbox
 
 FILE_TOOLS = ("read", "write", "edit")

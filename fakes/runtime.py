@@ -21,12 +21,12 @@ from fakes.confined_tools import ConfinedWorkspaceTools
 from fakes.tools import (
     BASH_TIMEOUT,
     OUTPUT_CAP,
-    ToolError,
     WorkspaceTools,
     error_result,
     success_result,
     tool_definitions,
 )
+from fakes.workspace_files import ToolError
 from reference_server.runtime import EventSink, RunResult, RuntimeFailure, SessionSpec
 from reference_server.sandbox import Sandbox
 

@@ -13,12 +13,11 @@ import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from contract import tool_contract
+from fakes.workspace_files import ToolError, WorkspaceFiles
 
-READ_CAP = 256 * 1024
 OUTPUT_CAP = tool_contract().bash.output_cap_bytes
 BASH_TIMEOUT = tool_contract().bash.timeout_seconds
 
@@ -38,13 +37,6 @@ def error_result(message: str) -> dict[str, Any]:
     return {"error": message or "the tool failed"}
 
 
-def replace_text(text: str, old: str, new: str, replace_all: object) -> str:
-    """``edit``'s semantics (tools.yaml): the first occurrence, or every one with replaceAll."""
-    if old not in text:
-        raise ToolError("oldString not found in the file")
-    return text.replace(old, new) if replace_all is True else text.replace(old, new, 1)
-
-
 def capped(output: bytes, cap: int) -> str:
     """bash output cut at ``cap`` bytes (tools.yaml bash.output_cap_bytes), saying so."""
     text = output[:cap].decode("utf-8", "replace")
@@ -53,70 +45,21 @@ def capped(output: bytes, cap: int) -> str:
     return text
 
 
-class ToolError(Exception):
-    """The tool refused or failed; reported to the model, not fatal to the session."""
-
-
 @dataclass
-class WorkspaceTools:
-    root: Path
+class WorkspaceTools(WorkspaceFiles):
+    """The file tools and ``bash``, as the runtime calls them."""
+
     bash_timeout: float = BASH_TIMEOUT
     output_cap: int = OUTPUT_CAP
 
     def __post_init__(self) -> None:
-        self.root = self.root.resolve()
-        self.modified: list[str] = []
+        super().__post_init__()
         self._process: asyncio.subprocess.Process | None = None
 
-    def resolve(self, raw: object) -> Path:
-        if not isinstance(raw, str) or not raw:
-            raise ToolError("filePath must be a non-empty string")
-        candidate = Path(raw)
-        path = (candidate if candidate.is_absolute() else self.root / candidate).resolve()
-        if not path.is_relative_to(self.root):
-            raise ToolError(f"{raw} is outside the workspace")
-        if path.is_file() and path.stat().st_nlink > 1:
-            # Another name of this file may lie outside the workspace: neither read nor write.
-            raise ToolError(f"{raw} is a hard link; refusing to use it")
-        return path
-
-    def _touched(self, path: Path) -> None:
-        relative = str(path.relative_to(self.root))
-        if relative not in self.modified:
-            self.modified.append(relative)
-
     async def run(self, tool: str, args: Mapping[str, Any]) -> str:
-        if tool == "read":
-            path = self.resolve(args.get("filePath"))
-            if not path.is_file():
-                raise ToolError(f"{args.get('filePath')} does not exist")
-            return path.read_bytes()[:READ_CAP].decode("utf-8", "replace")
-        if tool == "write":
-            path = self.resolve(args.get("filePath"))
-            content = args.get("content")
-            if not isinstance(content, str):
-                raise ToolError("content must be a string")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content, encoding="utf-8")
-            self._touched(path)
-            return f"wrote {len(content.encode())} bytes to {path.relative_to(self.root)}"
-        if tool == "edit":
-            return self._edit(args)
         if tool == "bash":
             return await self._bash(args.get("command"))
-        raise ToolError(f"unknown tool {tool!r}")
-
-    def _edit(self, args: Mapping[str, Any]) -> str:
-        path = self.resolve(args.get("filePath"))
-        old, new = args.get("oldString"), args.get("newString")
-        if not isinstance(old, str) or not isinstance(new, str) or not old:
-            raise ToolError("oldString and newString must be strings (oldString non-empty)")
-        if not path.is_file():
-            raise ToolError(f"{args.get('filePath')} does not exist")
-        text = path.read_text(encoding="utf-8")
-        path.write_text(replace_text(text, old, new, args.get("replaceAll")), encoding="utf-8")
-        self._touched(path)
-        return f"edited {path.relative_to(self.root)}"
+        return self.run_file_tool(tool, args)
 
     def environment(self) -> dict[str, str]:
         """The whole environment of ``bash``: built from nothing, so none of the sidecar's

@@ -14,7 +14,8 @@ from aiohttp import web
 from fakes.confined_tools import FILE_TOOLS, ConfinedWorkspaceTools
 from fakes.faults.fault import Fault
 from fakes.runtime import FakeOpenCodeRuntime
-from fakes.tools import ToolError, WorkspaceTools
+from fakes.tools import WorkspaceTools
+from fakes.workspace_files import ToolError
 from reference_server.keys import config_key, runtime_key
 from reference_server.runtime import SessionSpec
 

@@ -25,7 +25,8 @@ from fakes.faults.kit import (
     route,
 )
 from fakes.runtime import FakeOpenCodeRuntime
-from fakes.tools import ToolError, WorkspaceTools
+from fakes.tools import WorkspaceTools
+from fakes.workspace_files import ToolError
 from reference_server.event_log import Event
 from reference_server.hooks import StreamFilter
 from reference_server.keys import config_key, runtime_key

@@ -13,7 +13,8 @@ import pytest
 
 from fakes.model_server import ModelServer
 from fakes.runtime import FakeOpenCodeRuntime
-from fakes.tools import ToolError, WorkspaceTools
+from fakes.tools import WorkspaceTools
+from fakes.workspace_files import ToolError
 from reference_server.runtime import ModelConfig, RunResult, RuntimeFailure, SessionSpec
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from contract import tool_contract
-from fakes.tools import ToolError, WorkspaceTools
+from fakes.tools import WorkspaceTools
+from fakes.workspace_files import ToolError
 from reference_server.config import Config, ConfigError
 
 

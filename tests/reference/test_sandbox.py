@@ -15,7 +15,7 @@ from aiohttp import web
 from contract import validate_component
 from fakes.confined_tools import ConfinedWorkspaceTools
 from fakes.runtime import FakeOpenCodeRuntime
-from fakes.tools import ToolError
+from fakes.workspace_files import ToolError
 from reference_server import sandbox as sandbox_module
 from reference_server.app import create_app
 from reference_server.config import Config, ConfigError
@@ -89,7 +89,7 @@ async def test_the_file_tools_child_is_refused_by_the_kernel_past_the_checks(
     mine, _ = two_workspaces
     tools = ConfinedWorkspaceTools(mine, 5.0, sandbox=CONFINED)
     code = (
-        "import sys, fakes.tools as t; t.WorkspaceTools.resolve = lambda self, raw: "
+        "import sys, fakes.workspace_files as f; f.WorkspaceFiles.resolve = lambda self, raw: "
         "self.root / raw; sys.argv[1:] = [sys.argv[1]]; import runpy; "
         "runpy.run_module('fakes.confined_io', run_name='__main__')"
     )
