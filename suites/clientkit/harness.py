@@ -120,9 +120,14 @@ class Forkserver:
     """One warm ``python -m fakes forkserver``: starts ``python -m fakes ARGS`` servers by
     forking it (no interpreter start, no imports per server)."""
 
-    def __init__(self, stderr: int | None = subprocess.DEVNULL) -> None:
+    def __init__(
+        self, stderr: int | None = subprocess.DEVNULL, env: Mapping[str, str] | None = None
+    ) -> None:
+        """``env``: added to this process's environment for the warm process, so each forked
+        server holds it in ``/proc/<pid>/environ`` as an exec'd one would."""
         self.process = subprocess.Popen(
             python_module("fakes", "forkserver"),
+            env={**os.environ, **env} if env else None,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,

@@ -69,11 +69,8 @@ FAULT_RUN_OPTIONS = {"fuzz": RunOptions(fuzz_max_examples=30)}
 """How a suite judges a fault (not a valid variation), where it differs from the default."""
 
 SECRET_ENV = {"OPENCODE_SHARED_SECRET": SECRET}
-"""How a faulty sidecar in a process of its own gets the secret: as deployed, in its
-environment (the sandbox clauses look for it in /proc/<pid>/environ and cmdline)."""
-OWN_PROCESS_SUITES = frozenset({"security"})
-"""Suites whose faulty sidecars are exec'd, not forked: a forked child's /proc/<pid>/environ
-and cmdline are the forkserver's, which hold no secret for an unconfined bash to find."""
+"""How every faulty sidecar gets the secret: as deployed, in its environment (the sandbox
+clauses look for it in /proc/<pid>/environ; a forked sidecar's is the forkserver's)."""
 
 PYTHON_DEFAULT_IGNORED = (
     DeprecationWarning,
@@ -89,7 +86,7 @@ PAIRS = sorted((name, suite) for name, fault in FAULTS.items() for suite in faul
 @pytest.fixture(scope="session")
 def forkserver() -> Iterator[Forkserver]:
     """Faulty sidecars forked from one warm process (each its own process and pid)."""
-    server = Forkserver()
+    server = Forkserver(env=SECRET_ENV)
     yield server
     server.close()
 
@@ -151,11 +148,8 @@ def test_suite_flags_exactly_the_declared_clauses(
             server: ServerProcess | ForkedServer = stack.enter_context(
                 start_server(supervised_argv(state, inner), env=SECRET_ENV)
             )
-        elif suite in OWN_PROCESS_SUITES:
-            argv = faulty_argv(name, workspace, *serving)
-            server = stack.enter_context(start_server(argv, env=SECRET_ENV))
         else:
-            args = faulty_args(name, workspace, "--secret", SECRET, *serving)
+            args = faulty_args(name, workspace, *serving)
             server = stack.enter_context(forkserver.server(args))
         if suite == "soak":  # it watches the target's RSS and fds through its PID
             extra["pid"] = server.pid
