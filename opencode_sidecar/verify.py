@@ -83,7 +83,8 @@ class Verification:
 EMBEDDED_DECLARED: dict[str, Any] = {
     "heartbeat_interval": 0.5,
     "session_timeout": 3.0,
-    "max_sessions": 3,
+    # room for conformance's recorded runs to be read at once (``recording_room``)
+    "max_sessions": 6,
     "bash_timeout": 1.0,
     # short enough to wait out while the other suites run (the retention watch), long enough
     # for every suite that reuses a finished session (conformance, for its whole run)
@@ -96,6 +97,9 @@ EMBEDDED_DECLARED: dict[str, Any] = {
 intervals, so that every clause runs fast."""
 EMBEDDED_ON_OPENCODE: dict[str, Any] = {
     "session_timeout": 30.0,
+    # each running session is a confined opencode serve (~315 MiB): CREATE-LIMIT-503 fills
+    # the cap with them
+    "max_sessions": 3,
     # conformance's reused finished session must outlive its (much longer) run here
     "session_retention": 60.0,
     # each session starts a confined opencode serve (~5 s): RETENTION-CAP fills the cap

@@ -31,9 +31,9 @@ def _unknown_id() -> str:
 
 @pytest.mark.clause("REST-ERROR-BODY")
 def test_error_responses_carry_the_json_error_body(
-    sidecar: SidecarClient, sessions: SessionFactory, hello_run: RecordedRun
+    sidecar: SidecarClient, sessions: SessionFactory, retained_run: RecordedRun
 ) -> None:
-    duplicate_id = hello_run.session_id
+    duplicate_id = retained_run.session_id
     answers = [
         sidecar.status(_unknown_id()),
         sidecar.cancel(_unknown_id()),
@@ -44,7 +44,7 @@ def test_error_responses_carry_the_json_error_body(
             headers={"Content-Type": "application/json"},
         ),
         sidecar.create_session(duplicate_id, "again", sessions.config(HELLO_WRITE)),
-        sidecar.cancel(hello_run.session_id),
+        sidecar.cancel(retained_run.session_id),
     ]
     errors = [a for a in answers if a.status_code >= 400]
     check(
@@ -349,11 +349,11 @@ def test_cancel_twice_answers_200_again(sidecar: SidecarClient, sessions: Sessio
 
 @pytest.mark.clause("CANCEL-FINISHED-409")
 def test_cancel_finished_session_answers_409(
-    sidecar: SidecarClient, hello_run: RecordedRun
+    sidecar: SidecarClient, retained_run: RecordedRun
 ) -> None:
-    if hello_run.status.get("status") != "completed":
+    if retained_run.status.get("status") != "completed":
         precondition_failed("SSE-ONE-TERMINAL", "the hello_write session did not complete")
-    response = sidecar.cancel(hello_run.session_id)
+    response = sidecar.cancel(retained_run.session_id)
     expect_status(response, "cancelSession", "already_finished")
     details = error_details(response)
     if details is not None:

@@ -173,11 +173,13 @@ def test_resume_after_forced_disconnect(
 
 
 @pytest.mark.clause("SSE-RESUME-AFTER-TERMINAL")
-def test_resume_after_terminal_answers_204(sidecar: SidecarClient, hello_run: RecordedRun) -> None:
-    _need_stream(hello_run.replay)
-    ids = _ids(hello_run.replay)
-    _finished(hello_run.replay)
-    with sidecar.open_stream(hello_run.session_id, ids[-1], read_timeout=5) as stream:
+def test_resume_after_terminal_answers_204(
+    sidecar: SidecarClient, retained_run: RecordedRun
+) -> None:
+    _need_stream(retained_run.replay)
+    ids = _ids(retained_run.replay)
+    _finished(retained_run.replay)
+    with sidecar.open_stream(retained_run.session_id, ids[-1], read_timeout=5) as stream:
         expect_status(
             stream.response,
             "streamSession",
@@ -188,10 +190,10 @@ def test_resume_after_terminal_answers_204(sidecar: SidecarClient, hello_run: Re
 
 @pytest.mark.clause("SSE-RESUME-MALFORMED")
 def test_malformed_last_event_id_answers_400(
-    sidecar: SidecarClient, hello_run: RecordedRun
+    sidecar: SidecarClient, retained_run: RecordedRun
 ) -> None:
     for bad in ("abc", "-1", "1.5", "9" * 40):
-        with sidecar.open_stream(hello_run.session_id, bad, read_timeout=5) as stream:
+        with sidecar.open_stream(retained_run.session_id, bad, read_timeout=5) as stream:
             response = stream.response
             response.read()
             expect_status(
@@ -200,10 +202,10 @@ def test_malformed_last_event_id_answers_400(
 
 
 @pytest.mark.clause("SSE-RESUME-AHEAD")
-def test_last_event_id_ahead_answers_400(sidecar: SidecarClient, hello_run: RecordedRun) -> None:
-    ids = _ids(hello_run.replay)
+def test_last_event_id_ahead_answers_400(sidecar: SidecarClient, retained_run: RecordedRun) -> None:
+    ids = _ids(retained_run.replay)
     ahead = (ids[-1] if ids else 0) + 1000
-    with sidecar.open_stream(hello_run.session_id, ahead, read_timeout=5) as stream:
+    with sidecar.open_stream(retained_run.session_id, ahead, read_timeout=5) as stream:
         stream.response.read()
         expect_status(
             stream.response,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from contract import event_fields, status_for, stream_rules, validate_ws_frame
+from contract import event_fields, operation, status_for, stream_rules, validate_ws_frame
 from suites.checks.expect import expect_error_body, expect_status
 from suites.checks.verdict import ClauseViolation, check, precondition_failed
 from suites.clientkit.client import SidecarClient
@@ -19,7 +19,7 @@ from suites.clientkit.recording import Recording
 from suites.clientkit.ws import record_ws
 from suites.conformance import _checks
 from suites.conformance._checks import SSE, WEBSOCKET
-from suites.plugin.fixtures import CHATTY, SessionFactory, WebSocketRun
+from suites.plugin.fixtures import CHATTY, QUICK, SessionFactory, WebSocketRun
 
 OPERATION = WEBSOCKET.operation_id
 
@@ -32,7 +32,9 @@ def _reader(sidecar: SidecarClient, max_silence: float) -> _checks.Reader:
 
 
 @pytest.mark.clause("WS-UPGRADE")
-def test_websocket_upgrades(sidecar: SidecarClient, ws_run: WebSocketRun) -> None:
+def test_websocket_upgrades(
+    sidecar: SidecarClient, sessions: SessionFactory, ws_run: WebSocketRun
+) -> None:
     rec = ws_run.live
     expected = status_for(OPERATION, "upgraded")
     check(
@@ -42,7 +44,8 @@ def test_websocket_upgrades(sidecar: SidecarClient, ws_run: WebSocketRun) -> Non
         f"HTTP {rec.status_code}: {rec.body[:200]!r}",
         rec.response,
     )
-    path = rec.request.url.path
+    # a session of its own: ws_run's may have been evicted from retention since
+    path = operation(OPERATION).url_path(session_id=sessions.start(QUICK))
     plain = sidecar.http.get(path)
     expect_status(plain, OPERATION, "upgrade_required", "a GET without a handshake must answer 426")
     expect_error_body(plain, "the 426 must be the JSON error body")

@@ -4,17 +4,16 @@ sessions, and recorded stream reads."""
 from __future__ import annotations
 
 import secrets
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import pytest
 
-from contract import stream_rules
+from contract import status_for, stream_rules
 from suites.checks.verdict import precondition_failed
 from suites.clientkit.client import SidecarClient, model_config
 from suites.clientkit.harness import fake_model_server
@@ -82,9 +81,13 @@ JUDGED_LAST = frozenset({"timeout_run"})
 """Head starts whose checks run last in their suite (``pytest_collection_modifyitems``); not
 the retention watch, whose suite's RETENTION-CAP must come after its reads."""
 
-HELD_SESSION_ROOM = 3
-"""The least MAX_SESSIONS with room for a session held from the run's start (``timeout_run``)
-beside the checks' own: one at a time, or two while a retention watch's session runs."""
+HELD_BESIDE_CHECKS = 2
+"""Sessions a run may hold from its start while its checks run: SESSION-TIMEOUT's head
+start (``timeout_run``) and a retention watch's session."""
+
+HELD_SESSION_ROOM = HELD_BESIDE_CHECKS + 1
+"""The least MAX_SESSIONS with room for ``timeout_run``'s session beside the checks' own
+(one at a time) and a retention watch's."""
 
 
 @pytest.hookimpl(trylast=True)  # after the plugin's clause selection
@@ -262,22 +265,6 @@ def _recorded_run(
     return RecordedRun(session_id, live, replay, body)
 
 
-@pytest.fixture(scope="session")
-def hello_run(
-    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
-) -> RecordedRun:
-    """``hello_write`` (a write tool call, then an answer), recorded live and replayed."""
-    return _recorded_run(sidecar, model_endpoint, api_key, HELLO_WRITE, max_silence)
-
-
-@pytest.fixture(scope="session")
-def failed_run(
-    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
-) -> RecordedRun:
-    """``model_500``: the model answers HTTP 500, so the session must fail."""
-    return _recorded_run(sidecar, model_endpoint, api_key, MODEL_500, max_silence)
-
-
 def _stalled_read(
     read: Callable[[str, float], Recording],
     client: SidecarClient,
@@ -296,38 +283,6 @@ def _stalled_read(
         factory.cancel_all()  # free its slot at once (CREATE-LIMIT-503 counts running sessions)
 
 
-@pytest.fixture(scope="session")
-def stalled_run(
-    sidecar: SidecarClient,
-    model_endpoint: str,
-    api_key: str,
-    target: TargetOptions,
-    max_silence: float,
-) -> Recording:
-    """A stalled session read over SSE."""
-
-    def read(session_id: str, window: float) -> Recording:
-        return record(sidecar, session_id, max_silence=max_silence, window=window)
-
-    return _stalled_read(read, sidecar, model_endpoint, api_key, target.heartbeat_interval)
-
-
-@pytest.fixture(scope="session")
-def stalled_ws_run(
-    sidecar: SidecarClient,
-    model_endpoint: str,
-    api_key: str,
-    target: TargetOptions,
-    max_silence: float,
-) -> Recording:
-    """A stalled session read over the WebSocket."""
-
-    def read(session_id: str, window: float) -> Recording:
-        return record_ws(sidecar, session_id, max_silence=max_silence, window=window)
-
-    return _stalled_read(read, sidecar, model_endpoint, api_key, target.heartbeat_interval)
-
-
 @dataclass(frozen=True)
 class WebSocketRun:
     """One finished session read live over the WebSocket (``resume_after`` 0 at once, so
@@ -340,25 +295,136 @@ class WebSocketRun:
     replay: Recording
 
 
-@pytest.fixture(scope="session")
-def ws_run(
-    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
-) -> WebSocketRun:
-    """``hello_write`` over both transports."""
-    factory = SessionFactory(sidecar, model_endpoint, api_key)
+def _ws_run(client: SidecarClient, endpoint: str, api_key: str, max_silence: float) -> WebSocketRun:
+    factory = SessionFactory(client, endpoint, api_key)
     session_id = factory.start(HELLO_WRITE)
-    found: dict[str, Recording] = {}
-
-    def read_sse() -> None:
-        found["sse"] = record(sidecar, session_id, max_silence=max_silence)
-
-    reader = threading.Thread(target=read_sse)
-    reader.start()
-    try:
-        live = record_ws(sidecar, session_id, 0, max_silence=max_silence)
-    finally:
-        reader.join()
-    replay = record_ws(sidecar, session_id, max_silence=max_silence)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sse-read") as pool:
+        sse = pool.submit(record, client, session_id, max_silence=max_silence)
+        live = record_ws(client, session_id, 0, max_silence=max_silence)
+    replay = record_ws(client, session_id, max_silence=max_silence)
     if not live.ended:
         factory.cancel_all()
-    return WebSocketRun(session_id, live, found["sse"], replay)
+    return WebSocketRun(session_id, live, sse.result(), replay)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What a recorded run needs to start its session and read it."""
+
+    client: SidecarClient
+    endpoint: str
+    api_key: str
+    max_silence: float
+    heartbeat_interval: float
+
+    def hello_run(self) -> RecordedRun:
+        return _recorded_run(
+            self.client, self.endpoint, self.api_key, HELLO_WRITE, self.max_silence
+        )
+
+    def failed_run(self) -> RecordedRun:
+        return _recorded_run(self.client, self.endpoint, self.api_key, MODEL_500, self.max_silence)
+
+    def stalled_run(self) -> Recording:
+        def read(session_id: str, window: float) -> Recording:
+            return record(self.client, session_id, max_silence=self.max_silence, window=window)
+
+        return self._stalled(read)
+
+    def stalled_ws_run(self) -> Recording:
+        def read(session_id: str, window: float) -> Recording:
+            return record_ws(self.client, session_id, max_silence=self.max_silence, window=window)
+
+        return self._stalled(read)
+
+    def ws_run(self) -> WebSocketRun:
+        return _ws_run(self.client, self.endpoint, self.api_key, self.max_silence)
+
+    def _stalled(self, read: Callable[[str, float], Recording]) -> Recording:
+        return _stalled_read(
+            read, self.client, self.endpoint, self.api_key, self.heartbeat_interval
+        )
+
+
+RECORDED_RUNS = ("stalled_run", "stalled_ws_run", "failed_run", "ws_run", "hello_run")
+"""Session fixtures, each a session read from start to end (a :class:`Reader` method of
+that name): the ones a run uses are read together (``recorded_runs``), in this order when
+they take turns. ``hello_run`` last: its finished session is read again by later checks,
+and each session started after it brings a retention cap closer to evicting it."""
+
+
+def recording_room(max_sessions: int | None, wanted: int) -> int:
+    """How many recorded runs to read at once: as many as a declared MAX_SESSIONS leaves
+    room for beside the sessions held from the run's start; one at a time when the target's
+    limit is not declared (it may be 1)."""
+    if max_sessions is None:
+        return 1
+    return max(1, min(wanted, max_sessions - HELD_BESIDE_CHECKS))
+
+
+@pytest.fixture(scope="session")
+def recorded_runs(
+    request: pytest.FixtureRequest,
+    sidecar: SidecarClient,
+    model_endpoint: str,
+    api_key: str,
+    max_silence: float,
+    target: TargetOptions,
+) -> dict[str, Future[Any]]:
+    """Every recorded run the selected checks use, read at once when the first of them is
+    asked for (as many at a time as :func:`recording_room` allows), and all of them finished
+    before this returns: nothing keeps a session running behind the checks that follow.
+    Each run keeps its own outcome: one transport's failure is no other run's."""
+    used = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    wanted = [name for name in RECORDED_RUNS if name in used]
+    reader = Reader(sidecar, model_endpoint, api_key, max_silence, target.heartbeat_interval)
+    room = recording_room(target.max_sessions, len(wanted))
+    with ThreadPoolExecutor(max_workers=room, thread_name_prefix="recorded-run") as pool:
+        return {name: pool.submit(getattr(reader, name)) for name in wanted}
+
+
+@pytest.fixture(scope="session")
+def hello_run(recorded_runs: dict[str, Future[RecordedRun]]) -> RecordedRun:
+    """``hello_write`` (a write tool call, then an answer), recorded live and replayed."""
+    return recorded_runs["hello_run"].result()
+
+
+@pytest.fixture(scope="session")
+def failed_run(recorded_runs: dict[str, Future[RecordedRun]]) -> RecordedRun:
+    """``model_500``: the model answers HTTP 500, so the session must fail."""
+    return recorded_runs["failed_run"].result()
+
+
+@pytest.fixture(scope="session")
+def stalled_run(recorded_runs: dict[str, Future[Recording]]) -> Recording:
+    """A stalled session read over SSE."""
+    return recorded_runs["stalled_run"].result()
+
+
+@pytest.fixture(scope="session")
+def stalled_ws_run(recorded_runs: dict[str, Future[Recording]]) -> Recording:
+    """A stalled session read over the WebSocket."""
+    return recorded_runs["stalled_ws_run"].result()
+
+
+@pytest.fixture(scope="session")
+def ws_run(recorded_runs: dict[str, Future[WebSocketRun]]) -> WebSocketRun:
+    """``hello_write`` over both transports."""
+    return recorded_runs["ws_run"].result()
+
+
+@pytest.fixture
+def retained_run(
+    hello_run: RecordedRun,
+    sidecar: SidecarClient,
+    model_endpoint: str,
+    api_key: str,
+    max_silence: float,
+) -> RecordedRun:
+    """``hello_run`` while the target still holds its finished session, else ``hello_write``
+    read anew: each session started since brings a retention cap (MAX_RETAINED_SESSIONS)
+    closer to evicting it, honestly. For the checks that go back to that session."""
+    evicted = status_for("getSessionStatus", "not_found")
+    if sidecar.status(hello_run.session_id).status_code != evicted:
+        return hello_run
+    return _recorded_run(sidecar, model_endpoint, api_key, HELLO_WRITE, max_silence)

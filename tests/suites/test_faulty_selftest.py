@@ -41,7 +41,8 @@ DECLARED: dict[str, Any] = {
     # SESSION-TIMEOUT waits it out alongside the rest of conformance (a head start): room
     # for hello_write and the other sessions to finish on a loaded machine
     "session_timeout": 5.0,
-    "max_sessions": 3,
+    # room for the recorded runs to be read at once beside the sessions held from the start
+    "max_sessions": 6,
     "bash_timeout": 1.0,
 }
 """What every faulty sidecar is started with, and what verify is told it declares
