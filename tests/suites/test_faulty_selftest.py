@@ -81,7 +81,25 @@ PYTHON_DEFAULT_IGNORED = (
 )
 """What a fresh Python process ignores (the CLI's verify runs in one)."""
 
-PAIRS = sorted((name, suite) for name, fault in FAULTS.items() for suite in fault.catches)
+SPREAD_SUITES = frozenset({"soak"})
+"""Suites whose pairs are long (20-50 s) and judge timing and memory: spread apart through
+the first part of the run, so that none runs beside another and none is left for its end."""
+SPREAD_EVERY = 18
+"""Pairs between two spread ones: about what six workers run in one soak pair's time."""
+
+
+def spread(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``pairs`` in their order, with those of ``SPREAD_SUITES`` one every ``SPREAD_EVERY``."""
+    spread_out = [p for p in pairs if p[1] in SPREAD_SUITES]
+    ordered: list[tuple[str, str]] = []
+    for pair in (p for p in pairs if p[1] not in SPREAD_SUITES):
+        if spread_out and len(ordered) % SPREAD_EVERY == 0:
+            ordered.append(spread_out.pop(0))
+        ordered.append(pair)
+    return ordered + spread_out
+
+
+PAIRS = spread(sorted((n, suite) for n, fault in FAULTS.items() for suite in fault.catches))
 
 
 @pytest.fixture(scope="session")
