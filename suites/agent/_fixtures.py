@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from suites.agent._audit import ModelRequest, model_requests
 from suites.checks.verdict import precondition_failed
 from suites.clientkit.client import SidecarClient, model_config
 from suites.clientkit.recording import Recording, data_of, record
+from suites.plugin.fixtures import begun
 from suites.plugin.target import TargetOptions
 
 AGENT_TOOLS = "agent_tools"
@@ -268,6 +270,20 @@ class SlowRuns:
 
 @pytest.fixture(scope="session")
 def slow_runs(
+    target: TargetOptions,
+    sidecar: SidecarClient,
+    model_endpoint: str,
+    api_key: str,
+    max_silence: float,
+    held_from_start: dict[str, int],
+) -> Callable[[], SlowRuns]:
+    """The slow runs, as the call that waits for them: a head start when the target's
+    MAX_SESSIONS leaves them room (``suites.plugin.fixtures.HEAD_STARTS``)."""
+    work = partial(_slow_runs, target, sidecar, model_endpoint, api_key, max_silence)
+    return begun(work, "slow_runs" in held_from_start)
+
+
+def _slow_runs(
     target: TargetOptions,
     sidecar: SidecarClient,
     model_endpoint: str,

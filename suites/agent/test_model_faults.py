@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,9 +81,9 @@ def test_a_model_failure_ends_the_session_with_one_fatal_error(
 
 @pytest.mark.clause("AGENT-MODEL-ENDLESS")
 def test_a_model_that_never_finishes_is_ended_by_session_timeout(
-    target: TargetOptions, slow_runs: SlowRuns
+    target: TargetOptions, slow_runs: Callable[[], SlowRuns]
 ) -> None:
-    run, window = slow_runs.endless, endless_window(target)
+    run, window = slow_runs().endless, endless_window(target)
     if run is None or window is None:
         capability_absent("the target's SESSION_TIMEOUT was not declared (--session-timeout)")
     rules = stream_rules()

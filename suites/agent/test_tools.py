@@ -4,6 +4,7 @@ one error result, refusal of tools that are not enabled, bash's timeout."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -161,9 +162,9 @@ def _seconds(start: str, end: str) -> float:
 
 @pytest.mark.clause("AGENT-BASH-TIMEOUT")
 def test_a_bash_command_past_its_timeout_is_killed_and_the_session_goes_on(
-    target: TargetOptions, slow_runs: SlowRuns
+    target: TargetOptions, slow_runs: Callable[[], SlowRuns]
 ) -> None:
-    run = slow_runs.bash_timeout
+    run = slow_runs().bash_timeout
     if run is None:
         capability_absent(bash_timeout_unchecked(target) or "no bash timeout run")
     limit = target.bash_timeout or 0.0

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -22,6 +22,8 @@ from suites.clientkit.ws import record_ws
 from suites.plugin.retention_watch import RetentionWatch
 from suites.plugin.state import run_options, target_or_skip
 from suites.plugin.target import RunOptions, TargetOptions
+
+T = TypeVar("T")
 
 # Scenario ids of the fake model server (fakes/scenarios/*.yaml).
 QUICK = "quick"
@@ -73,21 +75,60 @@ def api_key() -> str:
     return f"sk-verify-{secrets.token_hex(16)}"
 
 
-HEAD_STARTS = ("retention_watch", "timeout_run")
-"""Session fixtures set up before the first test of a run that uses them anywhere: what they
-wait for runs alongside every other suite."""
+@dataclass(frozen=True)
+class HeadStart:
+    """A session fixture set up before the first test of a run that uses it anywhere, when
+    the target has room for it: what it waits for runs alongside every other check."""
 
-JUDGED_LAST = frozenset({"timeout_run"})
+    sessions: int
+    """Sessions it holds while the checks run."""
+    undeclared: bool
+    """Whether it starts early when the target's MAX_SESSIONS is not declared too (else only
+    when a declared one leaves it room)."""
+    always: bool = False
+    """Started early whatever the limit (it waits for nothing else to end)."""
+
+
+HEAD_STARTS = {
+    "retention_watch": HeadStart(1, undeclared=True, always=True),
+    "timeout_run": HeadStart(1, undeclared=True),
+    "slow_runs": HeadStart(2, undeclared=False),  # the agent suite's (suites/agent/_fixtures.py)
+}
+"""The head starts, in the order they are given room."""
+
+CHECKS_AT_ONCE = 2
+"""The most sessions the checks themselves run at once (the agent suite's ``tools_pair``)."""
+
+JUDGED_LAST = frozenset({"timeout_run", "slow_runs"})
 """Head starts whose checks run last in their suite (``pytest_collection_modifyitems``); not
 the retention watch, whose suite's RETENTION-CAP must come after its reads."""
 
-HELD_BESIDE_CHECKS = 2
-"""Sessions a run may hold from its start while its checks run: SESSION-TIMEOUT's head
-start (``timeout_run``) and a retention watch's session."""
 
-HELD_SESSION_ROOM = HELD_BESIDE_CHECKS + 1
-"""The least MAX_SESSIONS with room for ``timeout_run``'s session beside the checks' own
-(one at a time) and a retention watch's."""
+def early_starts(used: set[str], max_sessions: int | None) -> dict[str, int]:
+    """The head starts a run starts early (of those its checks ``used``), and the sessions
+    each holds: in ``HEAD_STARTS`` order, while MAX_SESSIONS leaves room for them beside
+    ``CHECKS_AT_ONCE`` of the checks' own."""
+    early: dict[str, int] = {}
+    for name, start in HEAD_STARTS.items():
+        if name not in used:
+            continue
+        if max_sessions is None:
+            fits = start.undeclared
+        else:
+            fits = sum(early.values()) + start.sessions + CHECKS_AT_ONCE <= max_sessions
+        if fits or start.always:
+            early[name] = start.sessions
+    return early
+
+
+def _used_fixtures(session: pytest.Session) -> set[str]:
+    return {name for item in session.items for name in getattr(item, "fixturenames", ())}
+
+
+@pytest.fixture(scope="session")
+def held_from_start(request: pytest.FixtureRequest, target: TargetOptions) -> dict[str, int]:
+    """The head starts this run starts early, and the sessions each holds meanwhile."""
+    return early_starts(_used_fixtures(request.session), target.max_sessions)
 
 
 @pytest.hookimpl(trylast=True)  # after the plugin's clause selection
@@ -112,13 +153,15 @@ def _suite_of(item: pytest.Item) -> str:
 
 @pytest.fixture(scope="session", autouse=True)
 def head_start(request: pytest.FixtureRequest) -> None:
-    used = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
-    for name in HEAD_STARTS:
-        if name in used:
-            try:
-                request.getfixturevalue(name)
-            except (Exception, pytest.skip.Exception):  # noqa: S112
-                continue  # reported by the tests that use it, not by the first test of the run
+    try:
+        early = request.getfixturevalue("held_from_start")
+    except (Exception, pytest.skip.Exception):
+        return  # no target: reported by every test
+    for name in early:
+        try:
+            request.getfixturevalue(name)
+        except (Exception, pytest.skip.Exception):  # noqa: S112
+            continue  # reported by the tests that use it, not by the first test of the run
 
 
 @pytest.fixture(scope="session")
@@ -172,17 +215,22 @@ def timeout_run(
     api_key: str,
     target: TargetOptions,
     max_silence: float,
+    held_from_start: dict[str, int],
 ) -> Callable[[], TimedOutRun] | None:
     """SESSION-TIMEOUT's session, as the call that waits for it (``None``: no
-    SESSION_TIMEOUT declared): a head start, run in a thread from now on, when the target's
-    MAX_SESSIONS leaves room for it beside the checks' own sessions (its wait then overlaps
-    the other checks); else run when SESSION-TIMEOUT asks for it."""
+    SESSION_TIMEOUT declared): a head start (:func:`begun`)."""
     if target.session_timeout is None:
         return None
     work = partial(
         _timed_out_run, sidecar, model_endpoint, api_key, target.session_timeout, max_silence
     )
-    if target.max_sessions is not None and target.max_sessions < HELD_SESSION_ROOM:
+    return begun(work, "timeout_run" in held_from_start)
+
+
+def begun(work: Callable[[], T], early: bool) -> Callable[[], T]:
+    """``work`` as the call that waits for it: run in a thread from now on when ``early``
+    (its wait then overlaps the other checks), else when the check calls it."""
+    if not early:
         return work
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="head-start")
     started = pool.submit(work)
@@ -353,13 +401,14 @@ they take turns. ``hello_run`` last: its finished session is read again by later
 and each session started after it brings a retention cap closer to evicting it."""
 
 
-def recording_room(max_sessions: int | None, wanted: int) -> int:
+def recording_room(max_sessions: int | None, held: int, wanted: int) -> int:
     """How many recorded runs to read at once: as many as a declared MAX_SESSIONS leaves
-    room for beside the sessions held from the run's start; one at a time when the target's
-    limit is not declared (it may be 1)."""
+    room for beside the ``held`` sessions of the run's head starts and one a check before
+    may still be ending; one at a time when the target's limit is not declared (it may
+    be 1)."""
     if max_sessions is None:
         return 1
-    return max(1, min(wanted, max_sessions - HELD_BESIDE_CHECKS))
+    return max(1, min(wanted, max_sessions - held - 1))
 
 
 @pytest.fixture(scope="session")
@@ -370,15 +419,16 @@ def recorded_runs(
     api_key: str,
     max_silence: float,
     target: TargetOptions,
+    held_from_start: dict[str, int],
 ) -> dict[str, Future[Any]]:
     """Every recorded run the selected checks use, read at once when the first of them is
     asked for (as many at a time as :func:`recording_room` allows), and all of them finished
     before this returns: nothing keeps a session running behind the checks that follow.
     Each run keeps its own outcome: one transport's failure is no other run's."""
-    used = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    used = _used_fixtures(request.session)
     wanted = [name for name in RECORDED_RUNS if name in used]
     reader = Reader(sidecar, model_endpoint, api_key, max_silence, target.heartbeat_interval)
-    room = recording_room(target.max_sessions, len(wanted))
+    room = recording_room(target.max_sessions, sum(held_from_start.values()), len(wanted))
     with ThreadPoolExecutor(max_workers=room, thread_name_prefix="recorded-run") as pool:
         return {name: pool.submit(getattr(reader, name)) for name in wanted}
 

@@ -45,9 +45,11 @@ def assert_report_written(out: Path) -> dict[str, Any]:
 def test_a_short_local_run_writes_report_yaml_and_plots_and_holds_its_limits(
     tmp_path: Path,
 ) -> None:
-    """Locust in one process (``--workers 0``), the pod's limits checked."""
+    """Locust in one process (``--workers 0``), the pod's limits checked. 8 s: in a 5 s
+    first run on a loaded machine the retained sessions' memory had not shown yet, and the
+    limit recommended from it was exceeded in the check (94 MiB observed, 130 MiB peak)."""
     done = run(
-        *("--spawn", "--profile", "steady", "--duration", "5", "--users", "4"),
+        *("--spawn", "--profile", "steady", "--duration", "8", "--users", "4"),
         *("--workers", "0", "--check-limits", "--out", str(tmp_path)),
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
