@@ -14,7 +14,9 @@ body the strict SSE parser reads (``read_events``, ``collect``; async: ``events`
 
 from __future__ import annotations
 
+import functools
 import shlex
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Set
 from contextlib import asynccontextmanager, contextmanager
@@ -205,6 +207,13 @@ class _Calls(Generic[R]):
         return self.call("cancelSession", path={"session_id": session_id})
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default verification context, built once per process: a client building its
+    own loads the CA bundle again (~30 ms of CPU, and a verify run makes several)."""
+    return httpx.create_ssl_context()
+
+
 def _auth(secret: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"} if secret else {}
 
@@ -236,6 +245,7 @@ class SidecarClient(_Calls[httpx.Response]):
             headers=_auth(secret),
             timeout=timeout,
             transport=transport,
+            verify=tls_context(),
             event_hooks={"request": [mark]},
         )
 
@@ -313,7 +323,11 @@ class AsyncSidecarClient(_Calls[Awaitable[httpx.Response]]):
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = httpx.AsyncClient(
-            base_url=self.base_url, headers=_auth(secret), timeout=timeout, transport=transport
+            base_url=self.base_url,
+            headers=_auth(secret),
+            timeout=timeout,
+            transport=transport,
+            verify=tls_context(),
         )
 
     async def __aenter__(self) -> AsyncSidecarClient:

@@ -16,7 +16,7 @@ from suites.clientkit.client import SidecarClient
 from suites.clientkit.recording import Recording, record
 from suites.conformance import _checks
 from suites.conformance._checks import SSE
-from suites.plugin.fixtures import CHATTY, RecordedRun, SessionFactory
+from suites.plugin.fixtures import BURST, RecordedRun, SessionFactory
 
 EVENT_STREAM = stream_rules().media_type
 _need_stream = SSE.need_stream
@@ -140,7 +140,7 @@ def test_late_subscriber_gets_full_history(hello_run: RecordedRun) -> None:
 def test_concurrent_subscribers_get_the_same_sequence(
     sidecar: SidecarClient, sessions: SessionFactory, max_silence: float
 ) -> None:
-    session_id = sessions.start(CHATTY)
+    session_id = sessions.start(BURST)
     results: dict[int, Recording] = {}
 
     def read(slot: int) -> None:
@@ -169,7 +169,7 @@ def test_resume_after_forced_disconnect(
     def read(session_id: str, after: int | None = None, **options: Any) -> Recording:
         return record(sidecar, session_id, after, max_silence=max_silence, **options)
 
-    _checks.resume(SSE, read, sessions.start(CHATTY))
+    _checks.resume(SSE, read, sessions.start(BURST))
 
 
 @pytest.mark.clause("SSE-RESUME-AFTER-TERMINAL")

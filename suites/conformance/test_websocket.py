@@ -19,7 +19,7 @@ from suites.clientkit.recording import Recording
 from suites.clientkit.ws import record_ws
 from suites.conformance import _checks
 from suites.conformance._checks import SSE, WEBSOCKET
-from suites.plugin.fixtures import CHATTY, QUICK, SessionFactory, WebSocketRun
+from suites.plugin.fixtures import BURST, QUICK, SessionFactory, WebSocketRun
 
 OPERATION = WEBSOCKET.operation_id
 
@@ -118,7 +118,7 @@ def test_resume_after_message(
     sidecar: SidecarClient, sessions: SessionFactory, max_silence: float
 ) -> None:
     read = _reader(sidecar, max_silence)
-    session_id = sessions.start(CHATTY)
+    session_id = sessions.start(BURST)
     ids = _checks.resume(WEBSOCKET, read, session_id)
     rules = stream_rules().websocket
     after_terminal = read(session_id, ids[-1])

@@ -29,7 +29,7 @@ T = TypeVar("T")
 QUICK = "quick"
 HELLO_WRITE = "hello_write"
 LONG_RUNNING = "long_running"
-CHATTY = "chatty"
+BURST = "burst"
 MODEL_500 = "model_500"
 MODEL_STALL = "model_stall"
 

@@ -20,7 +20,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract import metric_family, operation, soak_rules, status_for, stream_rules
-from suites.clientkit.client import SidecarClient
+from suites.clientkit.client import SidecarClient, tls_context
 from suites.clientkit.stats import percentile
 
 RSS_FAMILY = "process_resident_memory_bytes"
@@ -221,7 +221,7 @@ class ProbeSampler:
     def _run(self) -> None:
         limit = soak_rules().probe_timeout_seconds
         paths = [operation("getLiveness").path, operation("getReadiness").path]
-        with httpx.Client(base_url=self.url, timeout=limit) as http:
+        with httpx.Client(base_url=self.url, timeout=limit, verify=tls_context()) as http:
             while not self._stop.is_set():
                 for path in paths:
                     started = time.perf_counter()

@@ -13,6 +13,7 @@ LIBRARY = {
     "read_edit_bash",
     "long_running",
     "chatty",
+    "burst",
     "tool_error",
     "model_500",
     "model_stall",
