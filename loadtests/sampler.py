@@ -25,11 +25,24 @@ class Sample:
     cpu_cores: float
     """CPU used by the process tree, in cores (1.0 = one core busy)."""
     rss_mib: float
+    """Resident memory of the process tree, each shared page counted once (the sum of the
+    processes' PSS; their RSS where PSS is not readable). Summed RSS counts the pages the
+    tool children share with each other (libpython, ~10 MiB a child) once per child: it
+    followed the number of children alive at the sample, not the memory the pod holds."""
     processes: int
     active_sessions: float | None = None
     active_streams: float | None = None
     finished_sessions: float | None = None
     """Sessions finished so far (the sessions-finished counter of /metrics, all statuses)."""
+
+
+def resident(proc: psutil.Process) -> int:
+    """``proc``'s proportional set size (its private pages, and its share of each shared
+    one), or its RSS where the kernel does not show it (no smaps, no permission)."""
+    try:
+        return int(proc.memory_full_info().pss)
+    except (psutil.AccessDenied, AttributeError):
+        return int(proc.memory_info().rss)
 
 
 def _tree(root: psutil.Process) -> list[psutil.Process]:
@@ -102,7 +115,7 @@ class ProcessSampler:
                     total = times.user + times.system
                     cpu += total - cpu_seen.get(proc.pid, total)
                     cpu_seen[proc.pid] = total
-                    rss += proc.memory_info().rss
+                    rss += resident(proc)
                 except psutil.NoSuchProcess:
                     continue
             sessions, streams, finished = _metrics(self.url, self.secret)
