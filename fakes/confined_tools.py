@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fakes.tools import WorkspaceTools
-from fakes.workspace_files import ToolError
+from fakes.workspace_files import FILE_TOOLS, ToolError
 from reference_server.sandbox import Sandbox
 
-FILE_TOOLS = ("read", "write", "edit")
 FILE_OP_TIMEOUT = 15.0
 
 

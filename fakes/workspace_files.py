@@ -9,12 +9,14 @@ package, with jsonschema, and asyncio cost ~0.2 s of CPU each time; this module 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 READ_CAP = 256 * 1024
+FILE_TOOLS = ("read", "write", "edit")
+"""The tools of tools.yaml this module runs; ``bash`` is :class:`fakes.tools.WorkspaceTools`'s."""
 
 
 class ToolError(Exception):
@@ -57,14 +59,12 @@ class WorkspaceFiles:
             self.modified.append(relative)
 
     def run_file_tool(self, tool: str, args: Mapping[str, Any]) -> str:
-        """One ``read``, ``write`` or ``edit`` call; :class:`ToolError` for any other tool."""
-        if tool == "read":
-            return self._read(args)
-        if tool == "write":
-            return self._write(args)
-        if tool == "edit":
-            return self._edit(args)
-        raise ToolError(f"unknown tool {tool!r}")
+        """One call of a tool of ``FILE_TOOLS`` (its ``_<tool>`` method); :class:`ToolError`
+        for any other tool."""
+        if tool not in FILE_TOOLS:
+            raise ToolError(f"unknown tool {tool!r}")
+        run: Callable[[Mapping[str, Any]], str] = getattr(self, f"_{tool}")
+        return run(args)
 
     def _read(self, args: Mapping[str, Any]) -> str:
         path = self.resolve(args.get("filePath"))

@@ -11,11 +11,11 @@ from typing import Any
 
 from aiohttp import web
 
-from fakes.confined_tools import FILE_TOOLS, ConfinedWorkspaceTools
+from fakes.confined_tools import ConfinedWorkspaceTools
 from fakes.faults.fault import Fault
 from fakes.runtime import FakeOpenCodeRuntime
 from fakes.tools import WorkspaceTools
-from fakes.workspace_files import ToolError
+from fakes.workspace_files import FILE_TOOLS, ToolError
 from reference_server.keys import config_key, runtime_key
 from reference_server.runtime import SessionSpec
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from contract import metric_family, resolved_component, status_for
-from fakes.confined_tools import FILE_TOOLS, ConfinedWorkspaceTools
+from fakes.confined_tools import ConfinedWorkspaceTools
 from fakes.faults.fault import Fault
 from fakes.faults.kit import (
     body_of,
@@ -26,7 +26,7 @@ from fakes.faults.kit import (
 )
 from fakes.runtime import FakeOpenCodeRuntime
 from fakes.tools import WorkspaceTools
-from fakes.workspace_files import ToolError
+from fakes.workspace_files import FILE_TOOLS, ToolError
 from reference_server.event_log import Event
 from reference_server.hooks import StreamFilter
 from reference_server.keys import config_key, runtime_key

@@ -295,42 +295,6 @@ class RecordedRun:
     status: dict[str, Any]
 
 
-def _recorded_run(
-    client: SidecarClient, endpoint: str, api_key: str, scenario: str, max_silence: float
-) -> RecordedRun:
-    factory = SessionFactory(client, endpoint, api_key)
-    session_id = factory.start(scenario)
-    live = record(client, session_id, max_silence=max_silence)
-    replay = record(client, session_id, max_silence=max_silence)
-    status = client.status(session_id)
-    body = (
-        status.json()
-        if status.headers.get("content-type", "").startswith("application/json")
-        else {}
-    )
-    if not live.ended:
-        factory.cancel_all()
-    return RecordedRun(session_id, live, replay, body)
-
-
-def _stalled_read(
-    read: Callable[[str, float], Recording],
-    client: SidecarClient,
-    endpoint: str,
-    api_key: str,
-    heartbeat_interval: float,
-) -> Recording:
-    """A session whose model stalls, read for two heartbeat intervals with ``read``: only
-    heartbeats can keep the read alive. Each transport reads its own session, so a
-    transport the target lacks never touches another's clauses."""
-    factory = SessionFactory(client, endpoint, api_key)
-    session_id = factory.start(MODEL_STALL)
-    try:
-        return read(session_id, 2 * heartbeat_interval + 0.5)
-    finally:
-        factory.cancel_all()  # free its slot at once (CREATE-LIMIT-503 counts running sessions)
-
-
 @dataclass(frozen=True)
 class WebSocketRun:
     """One finished session read live over the WebSocket (``resume_after`` 0 at once, so
@@ -343,21 +307,10 @@ class WebSocketRun:
     replay: Recording
 
 
-def _ws_run(client: SidecarClient, endpoint: str, api_key: str, max_silence: float) -> WebSocketRun:
-    factory = SessionFactory(client, endpoint, api_key)
-    session_id = factory.start(HELLO_WRITE)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sse-read") as pool:
-        sse = pool.submit(record, client, session_id, max_silence=max_silence)
-        live = record_ws(client, session_id, 0, max_silence=max_silence)
-    replay = record_ws(client, session_id, max_silence=max_silence)
-    if not live.ended:
-        factory.cancel_all()
-    return WebSocketRun(session_id, live, sse.result(), replay)
-
-
 @dataclass(frozen=True)
-class Reader:
-    """What a recorded run needs to start its session and read it."""
+class RunReader:
+    """Starts the sessions the checks share and reads each from its start to its end; each
+    method of a name in ``RECORDED_RUNS`` is one recorded run."""
 
     client: SidecarClient
     endpoint: str
@@ -366,36 +319,63 @@ class Reader:
     heartbeat_interval: float
 
     def hello_run(self) -> RecordedRun:
-        return _recorded_run(
-            self.client, self.endpoint, self.api_key, HELLO_WRITE, self.max_silence
-        )
+        return self._recorded(HELLO_WRITE)
 
     def failed_run(self) -> RecordedRun:
-        return _recorded_run(self.client, self.endpoint, self.api_key, MODEL_500, self.max_silence)
+        return self._recorded(MODEL_500)
 
     def stalled_run(self) -> Recording:
-        def read(session_id: str, window: float) -> Recording:
-            return record(self.client, session_id, max_silence=self.max_silence, window=window)
-
-        return self._stalled(read)
+        return self._stalled(record)
 
     def stalled_ws_run(self) -> Recording:
-        def read(session_id: str, window: float) -> Recording:
-            return record_ws(self.client, session_id, max_silence=self.max_silence, window=window)
-
-        return self._stalled(read)
+        return self._stalled(record_ws)
 
     def ws_run(self) -> WebSocketRun:
-        return _ws_run(self.client, self.endpoint, self.api_key, self.max_silence)
+        factory = self._factory()
+        session_id = factory.start(HELLO_WRITE)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sse-read") as pool:
+            sse = pool.submit(record, self.client, session_id, max_silence=self.max_silence)
+            live = record_ws(self.client, session_id, 0, max_silence=self.max_silence)
+        replay = record_ws(self.client, session_id, max_silence=self.max_silence)
+        if not live.ended:
+            factory.cancel_all()
+        return WebSocketRun(session_id, live, sse.result(), replay)
 
-    def _stalled(self, read: Callable[[str, float], Recording]) -> Recording:
-        return _stalled_read(
-            read, self.client, self.endpoint, self.api_key, self.heartbeat_interval
+    def _factory(self) -> SessionFactory:
+        return SessionFactory(self.client, self.endpoint, self.api_key)
+
+    def _recorded(self, scenario: str) -> RecordedRun:
+        """``scenario`` read live, then replayed, then its status."""
+        factory = self._factory()
+        session_id = factory.start(scenario)
+        live = record(self.client, session_id, max_silence=self.max_silence)
+        replay = record(self.client, session_id, max_silence=self.max_silence)
+        status = self.client.status(session_id)
+        body = (
+            status.json()
+            if status.headers.get("content-type", "").startswith("application/json")
+            else {}
         )
+        if not live.ended:
+            factory.cancel_all()
+        return RecordedRun(session_id, live, replay, body)
+
+    def _stalled(self, read: Callable[..., Recording]) -> Recording:
+        """A session whose model stalls, read with ``read`` (SSE's ``record`` or the
+        WebSocket's) for two heartbeat intervals: only heartbeats can keep the read alive.
+        Each transport reads its own session, so a transport the target lacks never touches
+        another's clauses."""
+        factory = self._factory()
+        session_id = factory.start(MODEL_STALL)
+        window = 2 * self.heartbeat_interval + 0.5
+        try:
+            return read(self.client, session_id, max_silence=self.max_silence, window=window)
+        finally:
+            factory.cancel_all()  # free its slot at once (CREATE-LIMIT-503 counts running ones)
 
 
 RECORDED_RUNS = ("stalled_run", "stalled_ws_run", "failed_run", "ws_run", "hello_run")
-"""Session fixtures, each a session read from start to end (a :class:`Reader` method of
+"""Session fixtures, each a session read from start to end (a :class:`RunReader` method of
 that name): the ones a run uses are read together (``recorded_runs``), in this order when
 they take turns. ``hello_run`` last: its finished session is read again by later checks,
 and each session started after it brings a retention cap closer to evicting it."""
@@ -412,12 +392,20 @@ def recording_room(max_sessions: int | None, held: int, wanted: int) -> int:
 
 
 @pytest.fixture(scope="session")
-def recorded_runs(
-    request: pytest.FixtureRequest,
+def run_reader(
     sidecar: SidecarClient,
     model_endpoint: str,
     api_key: str,
     max_silence: float,
+    target: TargetOptions,
+) -> RunReader:
+    return RunReader(sidecar, model_endpoint, api_key, max_silence, target.heartbeat_interval)
+
+
+@pytest.fixture(scope="session")
+def recorded_runs(
+    request: pytest.FixtureRequest,
+    run_reader: RunReader,
     target: TargetOptions,
     held_from_start: dict[str, int],
 ) -> dict[str, Future[Any]]:
@@ -425,12 +413,10 @@ def recorded_runs(
     asked for (as many at a time as :func:`recording_room` allows), and all of them finished
     before this returns: nothing keeps a session running behind the checks that follow.
     Each run keeps its own outcome: one transport's failure is no other run's."""
-    used = _used_fixtures(request.session)
-    wanted = [name for name in RECORDED_RUNS if name in used]
-    reader = Reader(sidecar, model_endpoint, api_key, max_silence, target.heartbeat_interval)
+    wanted = [name for name in RECORDED_RUNS if name in _used_fixtures(request.session)]
     room = recording_room(target.max_sessions, sum(held_from_start.values()), len(wanted))
     with ThreadPoolExecutor(max_workers=room, thread_name_prefix="recorded-run") as pool:
-        return {name: pool.submit(getattr(reader, name)) for name in wanted}
+        return {name: pool.submit(getattr(run_reader, name)) for name in wanted}
 
 
 @pytest.fixture(scope="session")
@@ -465,11 +451,7 @@ def ws_run(recorded_runs: dict[str, Future[WebSocketRun]]) -> WebSocketRun:
 
 @pytest.fixture
 def retained_run(
-    hello_run: RecordedRun,
-    sidecar: SidecarClient,
-    model_endpoint: str,
-    api_key: str,
-    max_silence: float,
+    hello_run: RecordedRun, sidecar: SidecarClient, run_reader: RunReader
 ) -> RecordedRun:
     """``hello_run`` while the target still holds its finished session, else ``hello_write``
     read anew: each session started since brings a retention cap (MAX_RETAINED_SESSIONS)
@@ -477,4 +459,4 @@ def retained_run(
     evicted = status_for("getSessionStatus", "not_found")
     if sidecar.status(hello_run.session_id).status_code != evicted:
         return hello_run
-    return _recorded_run(sidecar, model_endpoint, api_key, HELLO_WRITE, max_silence)
+    return run_reader.hello_run()

@@ -6,13 +6,11 @@ later check goes back to it (``retained_run`` reads another)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from suites.clientkit.harness import python_module, reference_argv, start_server
 from suites.plugin.fixtures import early_starts
 
 SMALL_CAP = "1"
@@ -20,12 +18,14 @@ SMALL_CAP = "1"
 
 
 def test_a_target_without_room_gets_its_timeout_session_when_the_check_comes(
-    model_url: str, tmp_path: Path
+    verify_reference: Callable[..., dict[str, Any]],
 ) -> None:
     assert "timeout_run" not in early_starts({"timeout_run"}, int(SMALL_CAP))
     settings = ("--max-sessions", SMALL_CAP, "--session-timeout", "1")
-    outcomes = conformance(model_url, tmp_path, settings, "--only", "CANCEL-200,SESSION-TIMEOUT")
-    assert outcomes == {"CANCEL-200": "pass", "SESSION-TIMEOUT": "pass"}
+    judged = verify_reference(
+        settings, "--suite", "conformance", "--only", "CANCEL-200,SESSION-TIMEOUT"
+    )
+    assert outcomes(judged) == {"CANCEL-200": "pass", "SESSION-TIMEOUT": "pass"}
 
 
 SMALL_RETENTION_CAP = "8"
@@ -38,37 +38,36 @@ SMALL_RETENTION_CAP = "8"
     ids=["limit-undeclared-read-in-turn", "limit-declared-read-at-once"],
 )
 def test_a_small_retention_cap_fails_no_conformance_clause(
-    model_url: str, tmp_path: Path, limit: tuple[str, ...]
+    verify_reference: Callable[..., dict[str, Any]], limit: tuple[str, ...]
 ) -> None:
     settings = (
         *("--max-retained-sessions", SMALL_RETENTION_CAP, "--session-timeout", "3"),
         *("--heartbeat-interval", "0.5", *limit),
     )
-    outcomes = conformance(model_url, tmp_path, settings)
-    assert set(outcomes.values()) <= {"pass", "skip"}
-    skipped = {c for c, o in outcomes.items() if o == "skip"}
+    judged = outcomes(verify_reference(settings, "--suite", "conformance"))
+    assert set(judged.values()) <= {"pass", "skip"}
+    skipped = {c for c, o in judged.items() if o == "skip"}
     assert skipped == {"AUTH-REQUIRED"}, skipped  # served without a secret: nothing else
 
 
-def conformance(
-    model_url: str, tmp_path: Path, settings: tuple[str, ...], *only: str
-) -> dict[str, str]:
-    """The reference served with ``settings``, judged by conformance told the same: the
-    outcome of each clause."""
-    argv = reference_argv(tmp_path / "workspace", *settings)
-    report = tmp_path / "report.json"
-    with start_server(argv, stderr=subprocess.DEVNULL) as server:
-        done = subprocess.run(
-            python_module(
-                "opencode_sidecar",
-                "verify",
-                *("--target", server.url, "--model-endpoint", model_url, *settings),
-                *("--suite", "conformance", *only, "--report", str(report)),
-            ),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    return {c["id"]: c["outcome"] for c in json.loads(report.read_text())["clauses"]}
+def outcomes(clauses: dict[str, Any]) -> dict[str, str]:
+    return {clause: report["outcome"] for clause, report in clauses.items()}
+
+
+@pytest.mark.parametrize(
+    ("max_sessions", "early"),
+    [
+        (None, {"retention_watch": 1, "timeout_run": 1}),
+        (1, {"retention_watch": 1}),
+        (5, {"retention_watch": 1, "timeout_run": 1}),
+        (6, {"retention_watch": 1, "timeout_run": 1, "slow_runs": 2}),
+    ],
+)
+def test_head_starts_start_early_only_with_room_beside_the_checks_sessions(
+    max_sessions: int | None, early: dict[str, int]
+) -> None:
+    """The slow agent runs hold two sessions: they start early only when a declared limit
+    leaves room for them, the others, and the two sessions a check runs at once."""
+    used = {"retention_watch", "timeout_run", "slow_runs", "hello_run"}
+    assert early_starts(used, max_sessions) == early
+    assert early_starts({"hello_run"}, max_sessions) == {}
