@@ -195,8 +195,7 @@ def pytest_args(suites: tuple[str, ...], verbose: bool, workdir: Path) -> list[s
         "-p",
         "no:cacheprovider",
         # the suites judge with explicit violations; rewriting their asserts costs ~1.3 s of
-        # CPU per run (nothing caches it under PYTHONDONTWRITEBYTECODE) and shows pytest's
-        # introspection instead of the message
+        # CPU in a fresh environment and shows pytest's introspection instead of the message
         "--assert=plain",
         "--pyargs",
         *[f"suites.{name}" for name in suites],
