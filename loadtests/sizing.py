@@ -8,6 +8,10 @@ Method (ideas from the Kubernetes VPA recommender, simplified to one run):
   may run beyond what was observed (MAX_CONCURRENT_SESSIONS minus the peak observed),
   times the safety margin. VPA caps limits proportionally to requests instead; we size the
   limit from the workload's own growth, because an OOM kill loses every running session.
+  It is never below the worst footprint seen (:func:`worst_session_footprint`): the idle
+  RSS plus MAX_CONCURRENT_SESSIONS times the most one session was seen to add, times the
+  margin. The slope is an average; a session's heaviest step (its tool child starting)
+  is not, and a short run's peak rarely catches every session at it at once.
 * cpu limit: 2x the p99 (CPU is compressible: throttling slows sessions but kills none).
 * memory slope: a least-squares fit of RSS against active sessions (the `step` profile
   makes it meaningful); ``None`` when the run gives too few distinct session counts.
@@ -51,6 +55,20 @@ def memory_slope(samples: list[Sample]) -> float | None:
     return max(0.0, cov / var) if var else None
 
 
+def worst_session_footprint(samples: list[Sample]) -> tuple[float, float] | None:
+    """(idle MiB, the most MiB one session was seen to add): the least RSS of the samples
+    without active sessions (of all samples when none is idle), and the largest
+    (RSS - idle) / sessions of the others; None without a sample of each kind."""
+    counted = [s for s in samples if s.active_sessions is not None]
+    idle_samples = [s.rss_mib for s in counted if s.active_sessions == 0]
+    busy = [s for s in counted if s.active_sessions]
+    if not busy or not counted:
+        return None
+    idle = min(idle_samples or [s.rss_mib for s in counted])
+    worst = max(max(0.0, s.rss_mib - idle) / float(s.active_sessions or 1) for s in busy)
+    return idle, worst
+
+
 @dataclass(frozen=True)
 class Recommendation:
     cpu_request_m: int
@@ -78,8 +96,9 @@ class Recommendation:
             "# Recommended by `opencode-sidecar load` from measured usage (see report.html).\n"
             f"# requests = p90 usage x {SAFETY_MARGIN}; memory limit = (peak RSS + slope x\n"
             f"# sessions beyond those observed, up to MAX_CONCURRENT_SESSIONS={max_sessions},\n"
-            f"# + growth over {self.horizon_hours:g} h) x {SAFETY_MARGIN}; cpu limit = 2 x p99 "
-            f"CPU.\n# Memory slope: {slope}. Growth: {growth}; folded: "
+            f"# + growth over {self.horizon_hours:g} h) x {SAFETY_MARGIN}, at least (idle RSS +\n"
+            f"# {max_sessions} x the most one session added + growth) x {SAFETY_MARGIN}; "
+            f"cpu limit = 2 x p99 CPU.\n# Memory slope: {slope}. Growth: {growth}; folded: "
             + ("none (refused)" if self.refused else f"{self.growth_folded_mib:.0f} MiB")
             + ".\n"
         )
@@ -132,6 +151,8 @@ def recommend(
     added = 0.0
     if growth is not None and growth.significant:
         added = max(0.0, growth.mib_per_hour) * horizon_hours
+    footprint = worst_session_footprint(samples)
+    worst_case = footprint[0] + max_sessions * footprint[1] if footprint else 0.0
     refused = None
     if growth is not None and added > REFUSE_RATIO * peak_rss:
         refused = refusal(growth, horizon_hours, added, peak_rss)
@@ -139,6 +160,7 @@ def recommend(
         MIN_MEMORY_MIB,
         math.ceil(percentile(rss, 0.9) * SAFETY_MARGIN),
         math.ceil((peak_rss + headroom + added) * SAFETY_MARGIN),
+        math.ceil((worst_case + added) * SAFETY_MARGIN),
     )
     return Recommendation(
         cpu_request_m=max(MIN_CPU_MILLI, math.ceil(percentile(cpu, 0.9) * SAFETY_MARGIN)),
@@ -153,6 +175,8 @@ def recommend(
             "rss_p90_mib": round(percentile(rss, 0.9), 1),
             "rss_peak_mib": round(peak_rss, 1),
             "sessions_peak": peak_sessions,
+            "rss_idle_mib": round(footprint[0], 1) if footprint else 0.0,
+            "rss_per_session_worst_mib": round(footprint[1], 2) if footprint else 0.0,
         },
         growth=growth,
         horizon_hours=horizon_hours,

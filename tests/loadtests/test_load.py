@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import yaml
 
 from loadtests.profiles import load_profiles
 from loadtests.sampler import Sample
-from loadtests.sizing import memory_slope, recommend
+from loadtests.sizing import memory_slope, recommend, worst_session_footprint
 from suites.clientkit.harness import python_module
 from suites.clientkit.stats import percentile
 
@@ -124,6 +126,23 @@ def test_sizing_math() -> None:
     # peak 180 MiB at 4 sessions, +6 sessions x 20 MiB = 300, x 1.15
     assert rec.memory_limit_mi == 345
     assert rec.cpu_request_m == pytest.approx(round(400 * 1.15), abs=1)
+
+
+def test_the_memory_limit_covers_every_session_at_its_worst_seen_step() -> None:
+    """Mostly 5 MiB a session, once 20 MiB (a tool child starting): the slope stays near
+    5 MiB, but the limit covers MAX_CONCURRENT_SESSIONS sessions each at 20 MiB (a check run
+    of this kind peaked at 95.8 MiB against a slope-sized 89 MiB limit)."""
+    samples = [
+        Sample(t=i, cpu_cores=0.1, rss_mib=40 + 5 * (i % 4), processes=1, active_sessions=i % 4)
+        for i in range(40)
+    ]
+    samples[9] = replace(samples[9], rss_mib=40 + 1 * 20)  # one session at its heaviest
+    assert worst_session_footprint(samples) == (40, 20)
+    rec = recommend(samples, max_sessions=5)
+    assert rec.memory_per_session_mib is not None and rec.memory_per_session_mib < 6
+    assert rec.memory_limit_mi == math.ceil((40 + 5 * 20) * 1.15)
+    assert rec.observed["rss_per_session_worst_mib"] == 20
+    assert worst_session_footprint([replace(samples[0], active_sessions=None)]) is None
 
 
 def test_profiles_default_to_sse_and_may_read_over_the_websocket(tmp_path: Path) -> None:
