@@ -57,16 +57,14 @@ def memory_slope(samples: list[Sample]) -> float | None:
 
 def worst_session_footprint(samples: list[Sample]) -> tuple[float, float] | None:
     """(idle MiB, the most MiB one session was seen to add): the least RSS of the samples
-    without active sessions (of all samples when none is idle), and the largest
-    (RSS - idle) / sessions of the others; None without a sample of each kind."""
-    counted = [s for s in samples if s.active_sessions is not None]
-    idle_samples = [s.rss_mib for s in counted if s.active_sessions == 0]
-    busy = [s for s in counted if s.active_sessions]
-    if not busy or not counted:
+    without active sessions (of all counted samples when none is idle), and the largest
+    (RSS - idle) / sessions of the others; None without a sample with active sessions."""
+    counted = [(s.active_sessions, s.rss_mib) for s in samples if s.active_sessions is not None]
+    busy = [(n, rss) for n, rss in counted if n > 0]
+    if not busy:
         return None
-    idle = min(idle_samples or [s.rss_mib for s in counted])
-    worst = max(max(0.0, s.rss_mib - idle) / float(s.active_sessions or 1) for s in busy)
-    return idle, worst
+    idle = min([rss for n, rss in counted if n == 0] or [rss for _, rss in counted])
+    return idle, max(max(0.0, rss - idle) / n for n, rss in busy)
 
 
 @dataclass(frozen=True)
@@ -175,8 +173,15 @@ def recommend(
             "rss_p90_mib": round(percentile(rss, 0.9), 1),
             "rss_peak_mib": round(peak_rss, 1),
             "sessions_peak": peak_sessions,
-            "rss_idle_mib": round(footprint[0], 1) if footprint else 0.0,
-            "rss_per_session_worst_mib": round(footprint[1], 2) if footprint else 0.0,
+            # absent, not 0, when no sample had an active session
+            **(
+                {
+                    "rss_idle_mib": round(footprint[0], 1),
+                    "rss_per_session_worst_mib": round(footprint[1], 2),
+                }
+                if footprint
+                else {}
+            ),
         },
         growth=growth,
         horizon_hours=horizon_hours,

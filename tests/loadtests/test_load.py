@@ -142,7 +142,12 @@ def test_the_memory_limit_covers_every_session_at_its_worst_seen_step() -> None:
     assert rec.memory_per_session_mib is not None and rec.memory_per_session_mib < 6
     assert rec.memory_limit_mi == math.ceil((40 + 5 * 20) * 1.15)
     assert rec.observed["rss_per_session_worst_mib"] == 20
-    assert worst_session_footprint([replace(samples[0], active_sessions=None)]) is None
+    idle_only = [
+        replace(samples[0], active_sessions=0.0),
+        replace(samples[1], active_sessions=None),
+    ]
+    assert worst_session_footprint(idle_only) is None
+    assert "rss_per_session_worst_mib" not in recommend(idle_only, max_sessions=5).observed
 
 
 def test_profiles_default_to_sse_and_may_read_over_the_websocket(tmp_path: Path) -> None:
