@@ -44,6 +44,28 @@ def fresh_trace(inner: Runtime) -> Runtime:
     return FreshTraceRuntime(inner)
 
 
+@dataclass
+class OwnTraceStateRuntime(DelegatingRuntime):
+    """A valid variation: the sidecar adds its own ``tracestate`` entry in front of the
+    backend's (W3C Trace Context lets every participant do so)."""
+
+    async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
+        parent = trace.get_current_span().get_span_context()
+        state = parent.trace_state.add("opencode-sidecar", secrets.token_hex(4))
+        context = trace.SpanContext(
+            parent.trace_id, parent.span_id, parent.is_remote, parent.trace_flags, state
+        )
+        token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(context)))
+        try:
+            return await self.inner.run(spec, sink)
+        finally:
+            otel_context.detach(token)
+
+
+def own_trace_state(inner: Runtime) -> Runtime:
+    return OwnTraceStateRuntime(inner)
+
+
 def drop_outcome_families(
     request: web.Request, response: web.Response
 ) -> web.StreamResponse | None:
@@ -63,6 +85,12 @@ FAULTS = [
         catches={"agent": ("TRACE-MODEL-PARENT",)},
         evidence={"TRACE-MODEL-PARENT": "must be in the trace of the POST /sessions"},
         runtime=fresh_trace,
+    ),
+    Fault(
+        "tracestate_own_entry",
+        "adds its own tracestate entry in front of the backend's (valid)",
+        catches={"agent": ()},
+        runtime=own_trace_state,
     ),
     Fault(
         "metrics_no_outcomes",
