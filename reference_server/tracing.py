@@ -135,7 +135,6 @@ def current_trace_id() -> str | None:
 def install_tracing(env: Mapping[str, str]) -> TracerProvider:
     """The composition root's one call: an SDK provider (fresh span ids, the trace id in
     every log line), exporting over OTLP/HTTP when an OTLP endpoint variable is set."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import SERVICE_NAME as SERVICE_NAME_KEY
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -145,12 +144,14 @@ def install_tracing(env: Mapping[str, str]) -> TracerProvider:
     if str(resource.attributes.get(SERVICE_NAME_KEY, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME_KEY: SERVICE_NAME}))
     provider = TracerProvider(resource=resource)
-    if any(env.get(name) for name in OTLP_ENDPOINT_VARIABLES):
+    if exporting(env):  # the exporter (protobuf, requests) is imported only then
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     return provider
 
 
 def exporting(env: Mapping[str, str]) -> bool:
-    """Whether :func:`install_tracing` exports (for the startup log line)."""
+    """Whether :func:`install_tracing` exports: an OTLP endpoint variable is set."""
     return any(env.get(name) for name in OTLP_ENDPOINT_VARIABLES)
