@@ -26,6 +26,8 @@ RUN python3 -m venv /opt/venv \
         "aiohttp>=3.10" "httpx>=0.27" "jsonschema>=4.22" "referencing>=0.35" "PyYAML>=6" \
         "rfc3339-validator>=0.1.4" "rfc3986-validator>=0.1.1" "prometheus-client>=0.20" \
         "psutil>=5.9" "rich>=13" \
+        "opentelemetry-api>=1.27" "opentelemetry-sdk>=1.27" "opentelemetry-exporter-otlp-proto-http>=1.27" \
+        "opentelemetry-instrumentation-aiohttp-client>=0.48b0" \
     && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps . \
     && find /opt/venv -name __pycache__ -prune -exec rm -rf {} + \
     && rm -rf /opt/venv/lib/python3*/site-packages/pip /opt/venv/lib/python3*/site-packages/setuptools

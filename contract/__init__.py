@@ -41,7 +41,13 @@ from contract._files import (
     load_openapi,
     parse_yaml,
 )
-from contract._metrics import MetricFamily, metric_families, metric_family, request_id_pattern
+from contract._metrics import (
+    MetricFamily,
+    metric_families,
+    metric_family,
+    profile_metric_families,
+    request_id_pattern,
+)
 from contract._model import (
     ProviderRules,
     WireFormat,
@@ -123,6 +129,7 @@ __all__ = [
     "operation",
     "operations",
     "parse_yaml",
+    "profile_metric_families",
     "provider_rules",
     "providers",
     "request_id_pattern",

@@ -23,6 +23,8 @@ class MetricFamily:
     help: str
     moves: str | None = None
     """What makes it grow: ``session``, ``request``, or ``None`` (no promise)."""
+    profile: str | None = None
+    """The profile that requires it (``None``: the base profile's families)."""
 
 
 @cache
@@ -41,9 +43,15 @@ def metric_families() -> tuple[MetricFamily, ...]:
                 labels=tuple(raw["labels"]),
                 help=raw["help"],
                 moves=raw.get("moves"),
+                profile=raw.get("profile"),
             )
         )
     return tuple(families)
+
+
+def profile_metric_families(profile: str | None) -> tuple[MetricFamily, ...]:
+    """The families a profile requires (``None``: those every ``/metrics`` exposes)."""
+    return tuple(f for f in metric_families() if f.profile == profile)
 
 
 def metric_family(key: str) -> MetricFamily:

@@ -30,6 +30,9 @@ class Audit:
     prompt: str
     declared_tools: dict[str, Any] | None
     problems: list[str] = field(default_factory=list)
+    traceparent: str | None = None
+    """The W3C trace context the request carried (the ``traced`` clauses judge it)."""
+    tracestate: str | None = None
 
 
 def audit_request(
@@ -66,4 +69,6 @@ def audit_request(
         prompt=api.prompt_text(body),
         declared_tools=declared,
         problems=problems,
+        traceparent=headers.get("traceparent"),
+        tracestate=headers.get("tracestate"),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from fakes.tools import (
 from fakes.workspace_files import ToolError
 from reference_server.runtime import EventSink, RunResult, RuntimeFailure, SessionSpec
 from reference_server.sandbox import Sandbox
+from reference_server.tracing import client_trace_config, model_call_span
 
 MAX_TURNS = 50
 
@@ -82,6 +84,7 @@ class FakeOpenCodeRuntime:
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=self.read_timeout),
             connector=aiohttp.TCPConnector(limit=0),
+            trace_configs=[client_trace_config()],
         )
 
     async def close(self) -> None:
@@ -159,31 +162,54 @@ class FakeOpenCodeRuntime:
             url = spec.model.chat_completions_url
         headers = spec.model.key_headers()
         for attempt in (1, 2):
-            try:
-                async with self._http.post(url, json=body, headers=headers) as response:
-                    if response.status == 429 and attempt == 1:
-                        sink.warning("the model is rate limited (HTTP 429); retrying once")
-                        await asyncio.sleep(0.5)
-                        continue
-                    if response.status >= 400:
-                        raise RuntimeFailure(
-                            f"the model answered HTTP {response.status}", "model_error"
-                        )
-                    if anthropic:
-                        reply: Reply = await read_messages_stream(response, sink, Reply)
-                        return reply
-                    return await self._read_stream(response, sink)
-            except aiohttp.ClientConnectorError:
-                raise RuntimeFailure(
-                    f"cannot reach the model at {url}", "model_unreachable"
-                ) from None
-            except (TimeoutError, aiohttp.ServerTimeoutError):
-                raise RuntimeFailure(
-                    f"the model sent nothing for {self.read_timeout:g} s", "model_timeout"
-                ) from None
-            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
-                raise RuntimeFailure("the model dropped the connection", "model_error") from None
+            started = time.monotonic()
+            with model_call_span(spec.session_id, spec.model) as call:
+                try:
+                    reply = await self._request(url, body, headers, anthropic, attempt, sink)
+                except RuntimeFailure as failure:
+                    call.ended(failure.code)
+                    sink.model_call(failure.code, time.monotonic() - started)
+                    raise
+                outcome = "rate_limited" if reply is None else "ok"
+                call.ended(outcome)
+                sink.model_call(outcome, time.monotonic() - started)
+            if reply is not None:
+                return reply
+            sink.warning("the model is rate limited (HTTP 429); retrying once")
+            await asyncio.sleep(0.5)
         raise RuntimeFailure("the model stayed rate limited", "model_error")
+
+    async def _request(
+        self,
+        url: str,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        anthropic: bool,
+        attempt: int,
+        sink: EventSink,
+    ) -> Reply | None:
+        """One model request; ``None`` when rate limited on a first attempt (retry)."""
+        assert self._http is not None
+        try:
+            async with self._http.post(url, json=body, headers=headers) as response:
+                if response.status == 429 and attempt == 1:
+                    return None
+                if response.status >= 400:
+                    raise RuntimeFailure(
+                        f"the model answered HTTP {response.status}", "model_error"
+                    )
+                if anthropic:
+                    reply: Reply = await read_messages_stream(response, sink, Reply)
+                    return reply
+                return await self._read_stream(response, sink)
+        except aiohttp.ClientConnectorError:
+            raise RuntimeFailure(f"cannot reach the model at {url}", "model_unreachable") from None
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise RuntimeFailure(
+                f"the model sent nothing for {self.read_timeout:g} s", "model_timeout"
+            ) from None
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
+            raise RuntimeFailure("the model dropped the connection", "model_error") from None
 
     async def _read_stream(self, response: aiohttp.ClientResponse, sink: EventSink) -> Reply:
         reply = Reply()

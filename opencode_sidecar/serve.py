@@ -94,16 +94,22 @@ def serve(args: argparse.Namespace) -> int:
     from reference_server.logs import configure_logging
     from reference_server.serve import serve_forever
     from reference_server.storage import Storage, StorageError
+    from reference_server.tracing import install_tracing
 
-    config = server_config(args, dict(os.environ))
+    env = dict(os.environ)
+    config = server_config(args, env)
     config.workspace_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(config.log_level)
+    tracing = install_tracing(env)
     try:
         storage = Storage.open(config.storage_dir) if config.storage_dir is not None else None
     except StorageError as exc:
         raise ServeError(str(exc)) from None
     app = create_app(config, build_runtime(config), storage=storage)
-    asyncio.run(serve_forever(app, config))
+    try:
+        asyncio.run(serve_forever(app, config))
+    finally:
+        tracing.shutdown()  # exports the spans still queued
     return 0
 
 

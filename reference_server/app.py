@@ -35,6 +35,7 @@ from reference_server.sessions import SessionStore
 from reference_server.storage import Storage
 from reference_server.streaming import stream_session
 from reference_server.telemetry import Telemetry
+from reference_server.tracing import request_middleware
 from reference_server.websocket import websocket_session
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -68,6 +69,7 @@ def create_app(
         client_max_size=config.max_body_bytes,
         middlewares=[
             *middlewares,
+            request_middleware,
             request_id_middleware,
             error_middleware,
             timing_middleware,

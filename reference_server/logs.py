@@ -1,4 +1,5 @@
-"""Structured JSON logs: one line per record, request and session ids on every line."""
+"""Structured JSON logs: one line per record; request id, session id and trace id on every
+line written while they are known (a session's lines carry the trace of its POST /sessions)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from reference_server.tracing import current_trace_id
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -41,6 +44,9 @@ class JsonFormatter(logging.Formatter):
         session_id = session_id_var.get()
         if session_id:
             entry["session_id"] = session_id
+        trace_id = current_trace_id()
+        if trace_id:
+            entry["trace_id"] = trace_id
         for key, value in vars(record).items():
             if key not in _RESERVED and key not in entry and not key.startswith("_"):
                 entry[key] = value

@@ -139,6 +139,10 @@ class EventSink(Protocol):
     def warning(self, message: str) -> None:
         """A non-fatal problem (a failed tool, a retried model call)."""
 
+    def model_call(self, outcome: str, seconds: float) -> None:
+        """One model request ended: ``ok``, or its failure code (model.yaml
+        ``failure_codes``), after ``seconds`` (to its last byte). Metrics only."""
+
 
 class Runtime(Protocol):
     """A pluggable agent runtime."""

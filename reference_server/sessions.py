@@ -20,6 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
 from contract import retention_rules, stream_rules
 from reference_server.event_log import Event, EventLog, LogClosedError, utc_now
 from reference_server.logs import session_id_var
@@ -33,6 +36,7 @@ from reference_server.runtime import (
 )
 from reference_server.storage import Storage, StoredSession
 from reference_server.telemetry import Telemetry
+from reference_server.tracing import OUTCOME, SESSION_ID, SESSION_SPAN, TOOL_NAME, TOOL_SPAN, tracer
 
 log = logging.getLogger("reference_server.sessions")
 
@@ -58,6 +62,8 @@ class Session:
     task: asyncio.Task[None] | None = None
     recovered: bool = False
     """Loaded from the store at startup (this process did not create it)."""
+    started: float = field(default_factory=time.monotonic)
+    """When this process accepted it (``time.monotonic``): durations are measured from here."""
 
     @property
     def session_id(self) -> str:
@@ -156,25 +162,58 @@ _UNSTAMPED = stream_rules().unnumbered_events
 
 
 class SessionSink:
-    """The :class:`~reference_server.runtime.EventSink` a runtime reports into."""
+    """The :class:`~reference_server.runtime.EventSink` a runtime reports into; it also
+    measures the session's first event, model calls and tool calls (metrics, and one span
+    per tool call in the session's trace)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, telemetry: Telemetry) -> None:
         self._session = session
+        self._telemetry = telemetry
+        self._trace = otel_context.get_current()
+        self._first_seen = False
+        self._tools: dict[str, tuple[trace.Span, float, str]] = {}
+
+    def _reported(self) -> None:
+        if not self._first_seen:
+            self._first_seen = True
+            self._telemetry.first_event(time.monotonic() - self._session.started)
 
     def output(self, text: str, stream: OutputStream = "stdout") -> None:
+        self._reported()
         self._session.emit("output", {"type": stream, "text": text})
 
     def tool_call(self, call_id: str, tool: str, args: Mapping[str, Any]) -> None:
+        self._reported()
         self._session.current_tool = tool
+        span = tracer().start_span(
+            TOOL_SPAN,
+            context=self._trace,
+            attributes={SESSION_ID: self._session.session_id, TOOL_NAME: tool},
+        )
+        self._tools[call_id] = (span, time.monotonic(), tool)
         self._session.emit("tool_call", {"tool": tool, "args": dict(args), "call_id": call_id})
 
     def tool_result(self, call_id: str, tool: str, result: Mapping[str, Any]) -> None:
         self._session.current_tool = None
+        outcome = "error" if "error" in result else "ok"
+        self._end_tool(call_id, tool, outcome)
         self._session.emit(
             "tool_result", {"tool": tool, "result": dict(result), "call_id": call_id}
         )
 
+    def _end_tool(self, call_id: str, tool: str, outcome: str) -> None:
+        called = self._tools.pop(call_id, None)
+        started = called[1] if called is not None else time.monotonic()
+        self._telemetry.tool_call(tool, outcome, time.monotonic() - started)
+        if called is not None:
+            span = called[0]
+            span.set_attribute(OUTCOME, outcome)
+            if outcome != "ok":
+                span.set_status(trace.StatusCode.ERROR)
+            span.end()
+
     def progress(self, progress: int) -> None:
+        self._reported()
         value = max(0, min(99, int(progress)))
         if value <= self._session.progress:
             return
@@ -185,7 +224,16 @@ class SessionSink:
         )
 
     def warning(self, message: str) -> None:
+        self._reported()
         self._session.emit("error", {"error": message, "fatal": False})
+
+    def model_call(self, outcome: str, seconds: float) -> None:
+        self._telemetry.model_call(outcome, seconds)
+
+    def close(self) -> None:
+        """The session ended: tool calls without a result end as ``unfinished``."""
+        for call_id, (_, _, tool) in list(self._tools.items()):
+            self._end_tool(call_id, tool, "unfinished")
 
 
 class SessionExistsError(Exception):
@@ -319,9 +367,21 @@ class SessionStore:
         return interrupted
 
     async def _run(self, session: Session) -> None:
+        """Run the session in its own span, a child of the request that created it."""
         session_id_var.set(session.session_id)
+        with tracer().start_as_current_span(
+            SESSION_SPAN, attributes={SESSION_ID: session.session_id}
+        ) as span:
+            try:
+                await self._run_traced(session)
+            finally:
+                span.set_attribute(OUTCOME, session.status)
+                if session.error is not None:
+                    span.set_status(trace.StatusCode.ERROR, session.error)
+
+    async def _run_traced(self, session: Session) -> None:
         log.info("session started", extra={"runtime": self._runtime.name})
-        sink = SessionSink(session)
+        sink = SessionSink(session, self._telemetry)
         deadline = asyncio.timeout(self._timeout)
         try:
             async with deadline:
@@ -352,8 +412,9 @@ class SessionStore:
                 },
             )
         finally:
+            sink.close()
             self._finish(session)
-            self._telemetry.session_finished(session.status)
+            self._telemetry.session_finished(session.status, time.monotonic() - session.started)
             log.info(
                 "session ended", extra={"status": session.status, "events": session.log.last_id}
             )

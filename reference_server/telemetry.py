@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from reference_server.event_log import Event
 
 
+SESSION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
+"""Sessions last seconds to SESSION_TIMEOUT (3600 s by default)."""
+MODEL_CALL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+"""A model answer or a tool call: from a tenth of a second to a long streamed turn."""
+
+
 def _family(key: str, kind: str) -> MetricFamily:
     family = metric_family(key)
     if family.type != kind:
@@ -44,8 +50,17 @@ class Telemetry:
         self.events_emitted = self._counter("events_emitted")
         self.heartbeats_sent = self._counter("heartbeats_sent")
         self.runtime_errors = self._counter("runtime_errors")
-        f = _family("request_seconds", "histogram")
-        self.request_seconds = Histogram(f.name, f.help, f.labels, registry=self.registry)
+        self.request_seconds = self._histogram("request_seconds")
+        self.session_seconds = self._histogram("session_seconds", SESSION_BUCKETS)
+        self.first_event_seconds = self._histogram("first_event_seconds")
+        self.model_call_seconds = self._histogram("model_call_seconds", MODEL_CALL_BUCKETS)
+        self.tool_call_seconds = self._histogram("tool_call_seconds", MODEL_CALL_BUCKETS)
+
+    def _histogram(
+        self, key: str, buckets: tuple[float, ...] = Histogram.DEFAULT_BUCKETS
+    ) -> Histogram:
+        f = _family(key, "histogram")
+        return Histogram(f.name, f.help, f.labels, registry=self.registry, buckets=buckets)
 
     def _counter(self, key: str) -> Counter:
         f = _family(key, "counter")
@@ -59,9 +74,19 @@ class Telemetry:
         self.sessions_created.inc()
         self.sessions_active.inc()
 
-    def session_finished(self, status: str) -> None:
+    def session_finished(self, status: str, seconds: float) -> None:
         self.sessions_finished.labels(status).inc()
         self.sessions_active.dec()
+        self.session_seconds.labels(status).observe(seconds)
+
+    def first_event(self, seconds: float) -> None:
+        self.first_event_seconds.observe(seconds)
+
+    def model_call(self, outcome: str, seconds: float) -> None:
+        self.model_call_seconds.labels(outcome).observe(seconds)
+
+    def tool_call(self, tool: str, outcome: str, seconds: float) -> None:
+        self.tool_call_seconds.labels(tool, outcome).observe(seconds)
 
     def event_emitted(self, event: Event) -> None:
         self.events_emitted.labels(event.event).inc()

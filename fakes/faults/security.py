@@ -269,7 +269,7 @@ FAULTS = [
     Fault(
         "metrics_frozen",
         "/metrics serves its first scrape forever",
-        catches={"security": ("METRICS-MOVE",)},
+        catches={"security": ("METRICS-MOVE", "METRICS-OUTCOMES")},
         middleware=frozen_metrics(),
     ),
 ]

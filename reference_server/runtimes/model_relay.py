@@ -19,14 +19,18 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from opentelemetry import context as otel_context
 
 from reference_server.runtime import ModelConfig
+from reference_server.tracing import client_trace_config, model_call_span
 
 log = logging.getLogger("reference_server.runtimes.opencode")
 
@@ -53,6 +57,11 @@ class Lease:
     model: ModelConfig = field(repr=False)
     failure: ModelFailure | None = None
     requests: int = 0
+    session_id: str = ""
+    trace: otel_context.Context = field(default_factory=otel_context.get_current, repr=False)
+    """The session's trace context: its model requests carry it (``traceparent``)."""
+    observe: Callable[[str, float], None] | None = field(default=None, repr=False)
+    """Told each model request's outcome and seconds (the session sink's ``model_call``)."""
 
 
 class ModelRelay:
@@ -75,6 +84,7 @@ class ModelRelay:
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=self.read_timeout),
             connector=aiohttp.TCPConnector(limit=0),
+            trace_configs=[client_trace_config()],
         )
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat_completions)
@@ -93,12 +103,18 @@ class ModelRelay:
         if self._http is not None:
             await self._http.close()
 
-    def lease(self, model: ModelConfig) -> Lease:
-        """Take the least recently used free slot (there is one per concurrent session)."""
+    def lease(
+        self,
+        model: ModelConfig,
+        session_id: str = "",
+        observe: Callable[[str, float], None] | None = None,
+    ) -> Lease:
+        """Take the least recently used free slot (there is one per concurrent session);
+        called from the session's run, whose trace context the lease keeps."""
         if not self._free:
             raise RuntimeError("no free model slot: more sessions than MAX_CONCURRENT_SESSIONS")
         slot, _ = self._free.popitem(last=False)
-        lease = Lease(slot, model)
+        lease = Lease(slot, model, session_id=session_id, observe=observe)
         self._leases[slot] = lease
         return lease
 
@@ -168,7 +184,15 @@ class ModelRelay:
             return _error(404, f"no session holds {body.get('model')!r}")
         lease.requests += 1
         body = only_enabled_tools(body, lease.model.enabled_tools)
-        return await self._forward(request, lease, lease.model.request_body(**body))
+        before, started = lease.failure, time.monotonic()
+        with model_call_span(lease.session_id, lease.model, lease.trace) as call:
+            response = await self._forward(request, lease, lease.model.request_body(**body))
+            failure = lease.failure
+            outcome = failure.code if failure is not None and failure is not before else "ok"
+            call.ended(outcome)
+        if lease.observe is not None:
+            lease.observe(outcome, time.monotonic() - started)
+        return response
 
     async def _forward(
         self, request: web.Request, lease: Lease, body: dict[str, Any]

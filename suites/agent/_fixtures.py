@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -83,6 +83,8 @@ class SessionPlan:
     config: dict[str, Any]
     prompt: str
     body_system_prompt: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Extra headers of its POST /sessions (the backend's trace context)."""
 
     @property
     def system_prompt(self) -> str | None:
@@ -95,6 +97,7 @@ def plan(
     api_key: str,
     *,
     body_system_prompt: str | None = None,
+    headers: Mapping[str, str] | None = None,
     **config: Any,
 ) -> SessionPlan:
     marker = f"agent-{secrets.token_hex(6)}"
@@ -104,6 +107,7 @@ def plan(
         model_config(scenario, endpoint, api_key, **config),
         f"Play scenario {scenario}. Session marker {marker}.",
         body_system_prompt,
+        dict(headers or {}),
     )
 
 
@@ -119,7 +123,9 @@ def run_sessions(
     started: list[tuple[str, SessionPlan]] = []
     for p in plans:
         session_id = str(uuid.uuid4())
-        response = client.create_session(session_id, p.prompt, p.config, p.body_system_prompt)
+        response = client.create_session(
+            session_id, p.prompt, p.config, p.body_system_prompt, headers=p.headers
+        )
         if not response.is_success:
             for sid, _ in started:
                 client.cancel(sid)

@@ -195,10 +195,11 @@ class _Calls(Generic[R]):
         prompt: str,
         config: Mapping[str, Any],
         system_prompt: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> R:
-        return self.call(
-            "createSession", json=session_body(session_id, prompt, config, system_prompt)
-        )
+        """``headers``: extra request headers (e.g. the backend's ``traceparent``)."""
+        body = session_body(session_id, prompt, config, system_prompt)
+        return self.send(Call("createSession", json=body, headers=headers or {}))
 
     def status(self, session_id: str) -> R:
         return self.call("getSessionStatus", path={"session_id": session_id})

@@ -103,3 +103,19 @@ def test_the_sidecar_is_confined_with_no_added_privilege() -> None:
     assert any(env["OPENCODE_STATE_DIR"].startswith(m + "/") for m in mounts)
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "AS serve" in dockerfile and "AS toolkit" in dockerfile
+
+
+def test_the_disruption_budget_covers_the_pod_and_the_grace_covers_the_drain() -> None:
+    """deploy/README.md "Disruptions and rollouts": the PDB selects the project's pod and
+    lets no healthy one be evicted; the kubelet waits longer than the sidecar's drain."""
+    pod = next(d for d in documents() if d["kind"] == "Pod")
+    budget = next(d for d in documents() if d["kind"] == "PodDisruptionBudget")
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert budget["spec"]["maxUnavailable"] == 0
+    assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    assert pod["spec"]["restartPolicy"] == "Always"
+    env = {e["name"]: e.get("value") for e in _sidecar()["env"]}
+    grace = float(env["SHUTDOWN_GRACE"])
+    # the drain: stop the runtimes, commit the logs, the server's wait for streams
+    # (SHUTDOWN_GRACE + 2, reference_server/serve.py), close the store: each at most grace
+    assert pod["spec"]["terminationGracePeriodSeconds"] > 4 * grace + 2

@@ -37,6 +37,10 @@ class RecordingSink:
     def warning(self, message: str) -> None:
         self.events.append(("warning", message))
 
+    def model_call(self, outcome: str, seconds: float) -> None:
+        assert seconds >= 0
+        self.events.append(("model_call", outcome))
+
     def kinds(self, kind: str) -> list[Any]:
         return [v for k, v in self.events if k == kind]
 
@@ -119,10 +123,12 @@ async def test_tool_errors_are_not_fatal(
 async def test_model_faults_become_runtime_failures(
     tmp_path: Path, model: ModelServer, runtime: FakeOpenCodeRuntime, scenario: str, code: str
 ) -> None:
+    sink = RecordingSink()
     with pytest.raises(RuntimeFailure) as caught:
-        await runtime.run(spec(tmp_path, scenario, model.url), RecordingSink())
+        await runtime.run(spec(tmp_path, scenario, model.url), sink)
     assert caught.value.code == code
     assert "sk-runtime-secret" not in caught.value.message
+    assert sink.kinds("model_call")[-1] == code  # the metrics see the failed model call
 
 
 async def test_unreachable_model(tmp_path: Path, runtime: FakeOpenCodeRuntime) -> None:

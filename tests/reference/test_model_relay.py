@@ -128,3 +128,44 @@ def test_the_stream_watch_names_malformed_chunks_and_error_objects() -> None:
     assert failure is not None and failure.code == "model_protocol_error"
     erred = StreamWatch().feed(b'data: {"error": {"message": "overloaded"}}\n\n')
     assert erred is not None and erred.code == "model_error"
+
+
+async def test_each_request_is_in_the_leasing_sessions_trace_and_observed(
+    relay: ModelRelay, model_server: ModelServer
+) -> None:
+    """The lease keeps the trace context of the session that took it (its run); the relayed
+    request carries it as traceparent (the relay's own requests come from OpenCode, in no
+    trace), and the session's sink is told each request's outcome."""
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+
+    session_trace = trace.SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+        span_id=0xB7AD6B7169203331,
+        is_remote=True,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+    )
+    observed: list[tuple[str, float]] = []
+    token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(session_trace)))
+    try:
+        ok = relay.lease(
+            ModelConfig("openai", "quick", KEY, api_endpoint=model_server.url),
+            "session-a",
+            lambda outcome, seconds: observed.append((outcome, seconds)),
+        )
+    finally:
+        otel_context.detach(token)
+    failing = relay.lease(
+        ModelConfig(
+            "openai", "model_500", KEY, enabled_tools=("read",), api_endpoint=model_server.url
+        ),
+        "session-b",
+        lambda outcome, seconds: observed.append((outcome, seconds)),
+    )
+    await ask(relay, ok.slot)
+    await ask(relay, failing.slot)
+    [seen] = model_server.recorder.for_model("quick")
+    assert seen.audit is not None and seen.audit.traceparent is not None
+    assert seen.audit.traceparent.split("-")[1] == "0af7651916cd43dd8448eb211c80319c"
+    assert [outcome for outcome, _ in observed] == ["ok", "model_error"]
+    assert all(seconds >= 0 for _, seconds in observed)

@@ -68,6 +68,37 @@ async def test_metrics_move_as_sessions_run(make_sidecar: Any) -> None:
     assert value(after, "sessions_active") == 0
     assert value(after, "streams_active") == 0
     assert grew("request_seconds", "_count", route="createSession", method="POST") == 3
+    # the success-rate families (profile operable)
+    assert grew("session_seconds", "_count", status="completed") == 1
+    assert grew("session_seconds", "_count", status="failed") == 1
+    assert grew("session_seconds", "_count", status="cancelled") == 1
+    assert grew("session_seconds", "_sum") > 0
+    assert grew("first_event_seconds", "_count") == 3  # each reported progress first
+    assert grew("model_call_seconds", "_count", outcome="ok") >= 2  # hello_write: 2 turns
+    assert grew("model_call_seconds", "_count", outcome="model_error") == 1  # model_500
+    assert grew("tool_call_seconds", "_count", tool="write", outcome="ok") == 1
+
+
+async def test_tool_errors_and_unfinished_tools_are_counted(make_sidecar: Any) -> None:
+    sidecar: Sidecar = await make_sidecar()
+    before = await scrape(sidecar)
+    failing = await sidecar.start("tool_error")
+    await read_stream(sidecar, failing)
+    running = await sidecar.start("long_running")  # a bash call still running when cancelled
+    async with sidecar.client.open_stream(running) as stream:
+        async for event in sidecar.client.events(stream):
+            if event.event == "tool_call":
+                break
+    await sidecar.client.cancel(running)
+    await asyncio.sleep(0.1)
+    after = await scrape(sidecar)
+    outcomes = {
+        dict(labels)["outcome"]
+        for (name, labels), count in after.items()
+        if name == metric_family("tool_call_seconds").name + "_count"
+        and count > before.get((name, labels), 0.0)
+    }
+    assert outcomes == {"error", "unfinished"}
 
 
 async def test_every_non_probe_route_needs_the_token(make_sidecar: Any) -> None:

@@ -30,6 +30,9 @@ class RecordingSink:
     def warning(self, message: str) -> None:
         self.calls.append(("warning", (message,)))
 
+    def model_call(self, outcome: str, seconds: float) -> None:
+        self.calls.append(("model_call", (outcome, seconds)))
+
     def named(self, kind: str) -> list[tuple[Any, ...]]:
         return [args for name, args in self.calls if name == kind]
 

@@ -132,3 +132,27 @@ def test_a_missing_binary_is_a_one_line_error_naming_the_install_command(
     assert done.returncode == 2
     [line] = done.stderr.strip().splitlines()
     assert "install-opencode" in line
+
+
+def test_the_trace_clause_passes_on_the_real_opencode(
+    sidecar: tuple[ServerProcess, Path], model_url: str, tmp_path: Path
+) -> None:
+    """TRACE-MODEL-PARENT, judged by verify: OpenCode's model calls, relayed to the
+    session's endpoint, carry the trace of the POST /sessions."""
+    server, _ = sidecar
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        python_module(
+            "opencode_sidecar",
+            "verify",
+            *("--target", server.url, "--model-endpoint", model_url, "--suite", "agent"),
+            *("--only", "TRACE-MODEL-PARENT", "--report", str(report)),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    clauses = {c["id"]: c for c in json.loads(report.read_text())["clauses"]}
+    assert clauses["TRACE-MODEL-PARENT"]["outcome"] == "pass", clauses["TRACE-MODEL-PARENT"]

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from contract import load_profiles
 from suites.clientkit.harness import faulty_argv, python_module, start_server
 
 SECRET = "profile-secret"
@@ -73,5 +74,5 @@ def test_an_unknown_profile_is_refused_naming_the_profiles() -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         "opencode-sidecar verify: error: argument --profile: unknown websockets "
-        "(choose from core, websocket, durable, secured, soak, agent, sandbox)"
+        f"(choose from {', '.join(load_profiles().names)})"
     )
