@@ -12,15 +12,9 @@ from reference_server.sandbox.startup import sandbox_for
 def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
     """The runtime ``config.runtime`` names (``fake`` or ``opencode``)."""
     if config.runtime == "fake":
-        from fakes.runtime import FakeOpenCodeRuntime
+        from fakes.wiring import build_fake_runtime
 
-        sandbox = sandbox_for(config)
-        return FakeOpenCodeRuntime(
-            read_timeout=config.model_read_timeout,
-            bash_timeout=config.bash_timeout,
-            bash_output_cap=config.bash_output_cap,
-            sandbox=sandbox,
-        )
+        return build_fake_runtime(config)
     if config.runtime == "opencode":
         from reference_server.runtimes.opencode import OpenCodeRuntime, OpenCodeSettings
         from reference_server.runtimes.opencode_process import OpenCodeMissing, find_binary

@@ -17,6 +17,8 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
+from contract.settings import setting
+from opencode_sidecar.local_target import serve_words, target_fields
 from suites import SUITES
 from suites.clientkit.harness import ServerStartError, reference_argv, start_server
 from suites.clientkit.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
@@ -31,7 +33,6 @@ from suites.plugin.report import (
     reason,
     write_report,
 )
-from suites.plugin.settings import serve_arguments, setting
 from suites.plugin.state import GivenSettings
 from suites.plugin.target import RunOptions, TargetOptions
 
@@ -80,11 +81,11 @@ class Verification:
     options: VerifyOptions = field(default_factory=VerifyOptions)
 
 
-EMBEDDED_DECLARED: dict[str, Any] = {
+EMBEDDED_SETTINGS: dict[str, Any] = {
     "heartbeat_interval": 0.5,
     "session_timeout": 3.0,
     # room for conformance's recorded runs to be read at once (``recording_room``)
-    "max_sessions": 6,
+    "max_concurrent_sessions": 6,
     "bash_timeout": 1.0,
     # short enough to wait out while the other suites run (the retention watch), long enough
     # for every suite that reuses a finished session (conformance, for its whole run)
@@ -93,13 +94,13 @@ EMBEDDED_DECLARED: dict[str, Any] = {
     # what the suites before RETENTION-READABLE finish (else it watches again, alone)
     "max_retained_sessions": 150,
 }
-"""What the embedded reference runs with and declares (``TargetOptions`` fields): short
-intervals, so that every clause runs fast."""
+"""What the embedded reference runs with (``Config`` fields), and declares to verify (each
+setting's ``verify`` flag): short intervals, so that every clause runs fast."""
 EMBEDDED_ON_OPENCODE: dict[str, Any] = {
     "session_timeout": 30.0,
     # each running session is a confined opencode serve (~315 MiB): CREATE-LIMIT-503 fills
     # the cap with them
-    "max_sessions": 3,
+    "max_concurrent_sessions": 3,
     # conformance's reused finished session must outlive its (much longer) run here
     "session_retention": 60.0,
     # each session starts a confined opencode serve (~5 s): RETENTION-CAP fills the cap
@@ -110,29 +111,23 @@ EMBEDDED_ON_OPENCODE: dict[str, Any] = {
 
 @contextmanager
 def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
-    declared = {
-        **EMBEDDED_DECLARED,
-        **(EMBEDDED_ON_OPENCODE if runtime == "opencode" else {}),
-        "secret": secrets.token_urlsafe(24),
-    }
     workspace = workdir / "workspace"
+    settings = {
+        **EMBEDDED_SETTINGS,
+        **(EMBEDDED_ON_OPENCODE if runtime == "opencode" else {}),
+        # the secret reaches it in its environment, as deploy/ gives it (never in a command
+        # line: bash could read that from /proc/PID/cmdline)
+        "shared_secret": secrets.token_urlsafe(24),
+        "storage_dir": workdir / "storage",
+        "runtime": runtime,
+    }
+    words = serve_words(settings)
     state = workdir / "supervisor"
-    inner = reference_argv(
-        workspace,
-        "--storage-dir",
-        str(workdir / "storage"),
-        "--runtime",
-        runtime,
-        *serve_arguments(TargetOptions, declared),
-        port=PORT_PLACEHOLDER,
-    )
+    inner = reference_argv(workspace, *words.args, port=PORT_PLACEHOLDER)
     argv = supervised_argv(state, inner)
     log = (workdir / "reference.log").open("w")
-    # the secret in the environment, as deploy/ gives it (never in a command line: bash
-    # could read that from /proc/PID/cmdline)
-    env = {"OPENCODE_SHARED_SECRET": declared["secret"]}
     try:
-        with start_server(argv, env=env, stderr=log.fileno(), timeout=60) as server:
+        with start_server(argv, env=words.env, stderr=log.fileno(), timeout=60) as server:
             yield TargetOptions(
                 url=server.url,
                 workspace=workspace,
@@ -140,7 +135,7 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
                 # the supervised server's own pid (soak reads its fds and RSS); the soak
                 # suite runs before durability restarts it
                 pid=int((state / "pid").read_text()),
-                **declared,
+                **target_fields(settings),
             )
     except ServerStartError as exc:
         log.close()

@@ -11,6 +11,7 @@ clause report (``--sidecar-clause-report``) that ``opencode-sidecar verify`` ren
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Generator
@@ -18,9 +19,10 @@ from collections.abc import Generator
 import pytest
 
 from contract import Catalogue, load_catalogue, load_profiles
+from contract.settings import redacted
 from suites.checks.verdict import ENABLED_BY, ClauseViolation
 from suites.plugin.outcomes import ClauseRecorder, TestResult, classify
-from suites.plugin.settings import add_pytest_options, from_pytest, plugin_option_of, redacted
+from suites.plugin.settings import add_pytest_options, from_pytest, plugin_option_of
 from suites.plugin.state import GivenSettings, recorder_key, run_key, target_key
 from suites.plugin.target import RunOptions, TargetOptions
 
@@ -53,9 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
         target: TargetOptions | None = given.target
         run = given.run
     else:
-        built = from_pytest(TargetOptions, config)
+        built = from_pytest(TargetOptions, config, os.environ)
         target = built if built.url else None
-        run = from_pytest(RunOptions, config)
+        run = from_pytest(RunOptions, config, os.environ)
     config.stash[target_key] = target
     config.stash[run_key] = run
     claimed = target.profiles if target is not None and target.profiles else None
