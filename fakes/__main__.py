@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     fork = sub.add_parser(
         "forkserver", help="start `python -m fakes ARGS` servers from one warm process (stdin)"
     )
-    fork.set_defaults(func=lambda _: forkserver.serve())
+    fork.set_defaults(func=lambda _: forkserver.serve(main))
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from reference_server.config import Config, ConfigError
@@ -9,8 +10,11 @@ from reference_server.runtime import Runtime
 from reference_server.sandbox.startup import sandbox_for
 
 
-def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
-    """The runtime ``config.runtime`` names (``fake`` or ``opencode``)."""
+def build_runtime(
+    config: Config, environ: Mapping[str, str], search_from: Path | None = None
+) -> Runtime:
+    """The runtime ``config.runtime`` names (``fake`` or ``opencode``); ``environ`` is the
+    server's environment (the real runtime passes a few variables of it on to OpenCode)."""
     if config.runtime == "fake":
         from fakes.wiring import build_fake_runtime
 
@@ -31,6 +35,7 @@ def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
             model_read_timeout=config.model_read_timeout,
             bash_timeout=config.bash_timeout,
             sandbox=sandbox,
+            environ=environ,
         )
         return OpenCodeRuntime(settings)
     raise ConfigError(f"RUNTIME={config.runtime!r} is not a runtime (fake or opencode)")

@@ -37,14 +37,15 @@ def serve(args: argparse.Namespace) -> int:
     from reference_server.serve import serve_forever
     from reference_server.storage import Storage, StorageError
 
-    config = server_config(args, dict(os.environ))
+    environ = dict(os.environ)
+    config = server_config(args, environ)
     config.workspace_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(config.log_level)
     try:
         storage = Storage.open(config.storage_dir) if config.storage_dir is not None else None
     except StorageError as exc:
         raise ServeError(str(exc)) from None
-    app = create_app(config, build_runtime(config), storage=storage)
+    app = create_app(config, build_runtime(config, environ), storage=storage)
     asyncio.run(serve_forever(app, config))
     return 0
 
