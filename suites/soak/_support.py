@@ -17,10 +17,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from contract import metric_family, operation, soak_rules, status_for, stream_rules
 from suites.clientkit.client import SidecarClient, tls_context
+from suites.clientkit.metrics import UNREADABLE, parse_families, unlabelled
 from suites.clientkit.stats import percentile
 
 RSS_FAMILY = "process_resident_memory_bytes"
@@ -125,13 +125,8 @@ def scrape(client: SidecarClient) -> dict[str, float]:
         response = client.metrics()
         if response.status_code != status_for("getMetrics", "metrics"):
             return {}
-        return {
-            s.name: s.value
-            for f in text_string_to_metric_families(response.text)
-            for s in f.samples
-            if not s.labels
-        }
-    except (httpx.HTTPError, ValueError, TypeError, IndexError):
+        return unlabelled(parse_families(response.text))
+    except (httpx.HTTPError, *UNREADABLE):
         return {}
 
 
