@@ -5,7 +5,8 @@ catalogue does not list is a collection error, and the ids reach JUnit and the r
 the test's ``clauses`` property. The target and run settings come from a
 :class:`~suites.plugin.state.GivenSettings` plugin object (``opencode-sidecar verify``) or
 from the pytest options derived from their declaration (``--sidecar-url`` ...); fixtures
-live in :mod:`suites.plugin.fixtures`; outcomes are gathered per clause into the JSON
+live in :mod:`suites.plugin.fixtures`, :mod:`suites.plugin.head_starts` and
+:mod:`suites.plugin.recorded_runs`; outcomes are gathered per clause into the JSON
 clause report (``--sidecar-clause-report``) that ``opencode-sidecar verify`` renders.
 """
 
@@ -64,10 +65,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[recorder_key] = ClauseRecorder(load_catalogue(), load_profiles(), claimed)
     if target is not None:
         config.stash[previous_profile_key] = _hypothesis_profile(run)
-    from suites.plugin import fixtures
+    from suites.plugin import fixtures, head_starts, recorded_runs
 
-    if not config.pluginmanager.is_registered(fixtures):
-        config.pluginmanager.register(fixtures, "opencode-sidecar-fixtures")
+    for name, module in (
+        ("fixtures", fixtures),
+        ("head-starts", head_starts),
+        ("recorded-runs", recorded_runs),
+    ):
+        if not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module, f"opencode-sidecar-{name}")
 
 
 def _hypothesis_profile(run: RunOptions) -> str:
