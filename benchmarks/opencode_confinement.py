@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -45,7 +46,9 @@ async def one_child(runtime: OpenCodeRuntime, name: str, root: Path) -> tuple[fl
 
 
 async def children(sandbox: Sandbox | None, count: int, root: Path) -> list[tuple[float, int]]:
-    settings = OpenCodeSettings(find_binary(None, Path.cwd()), root / "state", sandbox=sandbox)
+    settings = OpenCodeSettings(
+        find_binary(None, Path.cwd()), root / "state", sandbox=sandbox, environ=os.environ
+    )
     runtime = OpenCodeRuntime(settings)
     runtime.relay = ModelRelay(2, 30.0)
     await runtime.relay.start()

@@ -16,18 +16,13 @@ import time
 import uuid
 from pathlib import Path
 
-from contract import soak_rules
+from contract import soak_rules, stream_rules
 from suites.clientkit.client import SidecarClient, model_config
 from suites.clientkit.harness import fake_model_server, reference_argv, start_server
-from suites.soak._support import (
-    Footprint,
-    Leave,
-    ProbeSampler,
-    ended_statuses,
-    footprint,
-    open_streams,
-    wait_for_streams,
-)
+from suites.soak._footprint import Footprint, footprint
+from suites.soak._gauges import wait_for_streams
+from suites.soak._probes import ProbeSampler
+from suites.soak._sockets import Leave, open_streams
 
 SCENARIO = "long_running"
 """A fake-model session that runs a tool loop (a few events a second) for about 12 s;
@@ -136,7 +131,7 @@ def main(total_disconnects: int, stalled: int, scenario: str) -> int:
         def finish(session_id: str) -> None:
             """Cancel a phase's session and wait for its end (its tool and model fds close)."""
             client.cancel(session_id)
-            client.wait_for_status(session_id, ended_statuses())
+            client.wait_for_status(session_id, stream_rules().ended_statuses)
 
         def session() -> str:
             """A fresh running session for each phase (long_running ends after ~12 s)."""

@@ -37,7 +37,7 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fakes", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("model-server", help="serve the fake OpenAI-compatible model")
@@ -52,8 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     fork = sub.add_parser(
         "forkserver", help="start `python -m fakes ARGS` servers from one warm process (stdin)"
     )
-    fork.set_defaults(func=lambda _: forkserver.serve())
-    args = parser.parse_args(argv)
+    fork.set_defaults(func=lambda _: forkserver.serve(main))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         result: int = args.func(args)
     except ScenarioError as exc:

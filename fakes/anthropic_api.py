@@ -14,7 +14,7 @@ from aiohttp import web
 
 from contract import provider_rules
 from fakes.model_audit import audit_request
-from fakes.model_server import RecordedRequest, recorder_key, scenarios_key, unmet_needs
+from fakes.model_recording import RecordedRequest, recorder_key, scenarios_key, unmet_needs
 from fakes.scenarios import Scenario, Turn
 
 _ids = itertools.count(1)

@@ -20,14 +20,15 @@ import select
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 FIRST_LINE_TIMEOUT = 30.0
+Main = Callable[[list[str]], int]
 
 
 def _warm() -> None:
-    """Import and cache what every child needs, once (children share it copy-on-write)."""
-    import fakes.__main__  # noqa: F401  (every fault module, the reference app, aiohttp)
+    """Load and cache what every child needs, once (children share it copy-on-write); the
+    modules came with ``main`` (every fault module, the reference app, aiohttp)."""
     from contract import load_catalogue, load_openapi, stream_rules
 
     load_openapi()
@@ -35,7 +36,7 @@ def _warm() -> None:
     stream_rules()
 
 
-def _child(argv: Sequence[str], write_end: int) -> None:
+def _child(main: Main, argv: Sequence[str], write_end: int) -> None:
     """In the forked child: become ``python -m fakes ARGV`` with stdout on ``write_end``."""
     code = 1
     try:
@@ -46,8 +47,6 @@ def _child(argv: Sequence[str], write_end: int) -> None:
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.close(devnull)
-        from fakes.__main__ import main
-
         code = main(list(argv))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -81,7 +80,9 @@ def _close_finished(pipes: dict[int, int]) -> None:
             os.close(pipes.pop(pid))
 
 
-def serve(stdin: int = 0, stdout: int = 1) -> int:
+def serve(main: Main, stdin: int = 0, stdout: int = 1) -> int:
+    """Fork ``main(argv)`` for each JSON argv line on ``stdin`` (``python -m fakes``'s own
+    ``main``, handed in: this module imports no command of its own)."""
     _warm()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     pipes: dict[int, int] = {}
@@ -96,7 +97,7 @@ def serve(stdin: int = 0, stdout: int = 1) -> int:
         pid = os.fork()
         if pid == 0:
             os.close(read_end)
-            _child(argv, write_end)
+            _child(main, argv, write_end)
         os.close(write_end)
         pipes[pid] = read_end
         out.write(json.dumps({"pid": pid, "line": _first_line(read_end)}) + "\n")

@@ -15,49 +15,28 @@ import asyncio
 import itertools
 import json
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
 from contract import provider_rules
-from fakes.model_audit import Audit, audit_request
+from fakes.anthropic_api import messages
+from fakes.model_audit import audit_request
+from fakes.model_recording import (
+    RecordedRequest,
+    Recorder,
+    recorder_key,
+    scenarios_key,
+    unmet_needs,
+)
 from fakes.scenarios import Scenario, Turn, bindings_of, load_scenarios
 
 TITLE_REPLY = "Coding session"
-RECORD_LIMIT = 10_000
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    model: str
-    messages: list[dict[str, Any]]
-    tools: list[str]
-    stream: bool
-    authorization: str | None
-    path: str
-    received_at: float
-    temperature: float | None = None
-    max_tokens: int | None = None
-    audit: Audit | None = None
-    """The request read with the contract's rules (key, prompts, declared tools, problems)."""
-
-
-class Recorder:
-    """The last :data:`RECORD_LIMIT` requests, newest last."""
-
-    def __init__(self) -> None:
-        self.requests: deque[RecordedRequest] = deque(maxlen=RECORD_LIMIT)
-
-    def for_model(self, model: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.model == model]
-
-
-scenarios_key = web.AppKey("scenarios", dict[str, Scenario])
-recorder_key = web.AppKey("recorder", Recorder)
 _ids = itertools.count(1)
 
 
@@ -230,21 +209,6 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return _complete(model, turn, index)
 
 
-def unmet_needs(scenario: Scenario, *, stream: bool, tools: bool) -> str | None:
-    """One line saying what the request lacks for ``scenario`` to behave, or ``None``."""
-    if scenario.needs_stream and not stream:
-        return (
-            f'scenario {scenario.id} needs "stream": true (its fault happens mid-stream); '
-            "this request does not stream"
-        )
-    if scenario.needed_tools and not tools:
-        return (
-            f"scenario {scenario.id} needs a tools array (it calls "
-            f"{', '.join(scenario.needed_tools)}); this request declares no tools"
-        )
-    return None
-
-
 async def list_models(request: web.Request) -> web.Response:
     scenarios = request.app[scenarios_key]
     return web.json_response(
@@ -275,8 +239,6 @@ def create_model_app(scenarios: Mapping[str, Scenario] | None = None) -> web.App
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[scenarios_key] = dict(scenarios if scenarios is not None else load_scenarios())
     app[recorder_key] = Recorder()
-    from fakes.anthropic_api import messages
-
     app.router.add_post("/v1/messages", messages)  # provider anthropic (model.yaml)
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", chat_completions)

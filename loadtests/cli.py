@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from loadtests.profiles import load_profiles
@@ -91,7 +92,7 @@ def _load(args: argparse.Namespace) -> int:
         warmup=args.warmup,
     )
     try:
-        figures = run_load(options)
+        figures = run_load(options, os.environ)
     except LoadError as exc:
         raise SystemExit(f"opencode-sidecar load: {exc}") from None
     print(figures.pop("resources"))

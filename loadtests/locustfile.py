@@ -17,21 +17,16 @@ import websocket
 from locust import HttpUser, LoadTestShape, between, events, task
 
 from contract import operation, stream_rules
+from loadtests.locust_settings import LocustSettings
 from loadtests.profiles import load_profiles
 from suites.clientkit.client import model_config, session_body
 from suites.clientkit.sse import SSEParser
 
-
-def _setting(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise RuntimeError(f"{name} is not set; run through `opencode-sidecar load`")
-    return value
-
-
-PROFILE = load_profiles()[_setting("LOAD_PROFILE")]
-MODEL_ENDPOINT = _setting("MODEL_ENDPOINT")
-SECRET = os.environ.get("SIDECAR_SECRET") or None
+SETTINGS = LocustSettings.from_env(os.environ)
+"""Read once, here at the Locust process's edge (this file is what Locust loads)."""
+PROFILE = load_profiles()[SETTINGS.profile]
+MODEL_ENDPOINT = SETTINGS.model_endpoint
+SECRET = SETTINGS.secret
 RULES = stream_rules()
 CREATE, STATUS, STREAM, SOCKET, CANCEL = (
     operation(i)
@@ -258,8 +253,8 @@ class PollingUser(SidecarUser):
 class ProfileShape(LoadTestShape):
     """The profile's stages, scaled to LOAD_DURATION and LOAD_USERS."""
 
-    duration = float(_setting("LOAD_DURATION"))
-    max_users = int(_setting("LOAD_USERS"))
+    duration = SETTINGS.duration
+    max_users = SETTINGS.users
 
     def tick(self) -> tuple[int, float] | None:
         users = PROFILE.users_at(self.get_run_time(), self.duration, self.max_users)

@@ -4,18 +4,18 @@ workers: Locust's own distributed mode)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from loadtests.growth import Growth
+from loadtests.locust_settings import LocustSettings
 from loadtests.profiles import load_profiles
 from loadtests.report import headline, read_stats, write_report
 from loadtests.sampler import ProcessSampler, Sample, cgroup_limits
@@ -83,15 +83,11 @@ def _spawned(opts: LoadOptions, model: str, work: Path) -> Iterator[tuple[str, i
         yield server.url, server.process.pid
 
 
-def _locust(opts: LoadOptions, url: str, model: str, out: Path) -> list[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "LOAD_PROFILE": opts.profile,
-        "MODEL_ENDPOINT": model,
-        "LOAD_DURATION": str(opts.duration),
-        "LOAD_USERS": str(opts.users),
-        "SIDECAR_SECRET": opts.secret or "",
-    }
+def _locust(
+    opts: LoadOptions, url: str, model: str, out: Path, environ: Mapping[str, str]
+) -> list[subprocess.Popen[bytes]]:
+    told = LocustSettings(opts.profile, model, opts.duration, opts.users, opts.secret)
+    env = {**environ, **told.environment()}
     base = [
         sys.executable,
         "-m",
@@ -165,10 +161,11 @@ def _run_once(
     model: str,
     out: Path,
     say: object,
+    environ: Mapping[str, str],
     watch_limit_mib: float | None = None,
 ) -> list[Sample]:
     sampler = ProcessSampler(pid, url, opts.secret).start()
-    processes = _locust(opts, url, model, out)
+    processes = _locust(opts, url, model, out, environ)
     started = time.monotonic()
     deadline = started + opts.duration + 60
     try:
@@ -219,6 +216,7 @@ def _check_limits(
     pid: int | None,
     model: str,
     say: object,
+    environ: Mapping[str, str],
 ) -> dict[str, object]:
     """Re-run under a watchdog at the recommended memory limit."""
     if recommendation.memory_limit_mi is None:
@@ -231,7 +229,14 @@ def _check_limits(
     if callable(say):
         say(f"Limit check at {limit:.0f} MiB for {seconds:.0f} s ({note})")
     again = _run_once(
-        replace(opts, duration=seconds), url, pid, model, check_out, say, watch_limit_mib=limit
+        replace(opts, duration=seconds),
+        url,
+        pid,
+        model,
+        check_out,
+        say,
+        environ,
+        watch_limit_mib=limit,
     )
     peak = max((s.rss_mib for s in again), default=0.0)
     return {
@@ -244,8 +249,11 @@ def _check_limits(
     }
 
 
-def run_load(opts: LoadOptions, say: object = print) -> dict[str, object]:
-    """Run the profile; write the report into ``opts.out``; return the headline figures."""
+def run_load(
+    opts: LoadOptions, environ: Mapping[str, str], say: object = print
+) -> dict[str, object]:
+    """Run the profile; write the report into ``opts.out``; return the headline figures.
+    ``environ``: the environment Locust runs in (the caller's; the settings are added)."""
     opts.check()
     host = urlsplit(opts.target).hostname if opts.target else "127.0.0.1"
     out = opts.out
@@ -263,7 +271,7 @@ def run_load(opts: LoadOptions, say: object = print) -> dict[str, object]:
                 f"Load profile {opts.profile} against {url} ({host}): {opts.users} users, "
                 f"{opts.duration:g} s, {opts.workers} workers"
             )
-        samples = _run_once(opts, url, pid, model, out, say)
+        samples = _run_once(opts, url, pid, model, out, say, environ)
         recommendation = recommend(samples, opts.max_sessions, opts.horizon_hours, opts.warmup)
         run = {
             "profile": opts.profile,
@@ -275,7 +283,9 @@ def run_load(opts: LoadOptions, say: object = print) -> dict[str, object]:
             "cgroup": cgroup_limits(),
         }
         if opts.check_limits and opts.spawn:
-            run["limit_check"] = _check_limits(opts, recommendation, samples, url, pid, model, say)
+            run["limit_check"] = _check_limits(
+                opts, recommendation, samples, url, pid, model, say, environ
+            )
         write_report(out, run, samples, recommendation, opts.max_sessions)
     figures = headline(read_stats(out / "locust"), opts.duration)
     growth = recommendation.growth

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
 
 from contract import metric_family
+from suites.clientkit.metrics import UNREADABLE, counter_total, parse_families, unlabelled
 
 CGROUP = Path("/sys/fs/cgroup")
 
@@ -59,21 +59,14 @@ def _metrics(url: str, secret: str | None) -> tuple[float | None, float | None, 
     headers = {"Authorization": f"Bearer {secret}"} if secret else {}
     try:
         text = httpx.get(f"{url}/metrics", headers=headers, timeout=2).text
-        families = list(text_string_to_metric_families(text))
-    except (httpx.HTTPError, ValueError):
+        families = parse_families(text)
+    except (httpx.HTTPError, *UNREADABLE):
         return None, None, None
-    values = {s.name: s.value for f in families for s in f.samples if not s.labels}
-    finished = [
-        s.value
-        for f in families
-        if f.name == FINISHED
-        for s in f.samples
-        if s.name.endswith("_total")
-    ]
+    values = unlabelled(families)
     return (
         values.get(metric_family("sessions_active").name),
         values.get(metric_family("streams_active").name),
-        sum(finished) if finished else None,
+        counter_total(families, FINISHED),
     )
 
 

@@ -24,8 +24,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from contract.settings import add_cli_arguments
     from opencode_sidecar.verify import VerifyOptions
-    from suites.plugin.settings import add_cli_arguments
     from suites.plugin.target import RunOptions, TargetOptions
 
     p = sub.add_parser(
@@ -42,8 +42,8 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from contract.settings import from_cli
     from opencode_sidecar.verify import Verification, VerifyOptions, main_verify
-    from suites.plugin.settings import from_cli
     from suites.plugin.target import RunOptions, TargetOptions
 
     target = from_cli(TargetOptions, args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from reference_server.config import Config, ConfigError
@@ -9,18 +10,15 @@ from reference_server.runtime import Runtime
 from reference_server.sandbox.startup import sandbox_for
 
 
-def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
-    """The runtime ``config.runtime`` names (``fake`` or ``opencode``)."""
+def build_runtime(
+    config: Config, environ: Mapping[str, str], search_from: Path | None = None
+) -> Runtime:
+    """The runtime ``config.runtime`` names (``fake`` or ``opencode``); ``environ`` is the
+    server's environment (the real runtime passes a few variables of it on to OpenCode)."""
     if config.runtime == "fake":
-        from fakes.runtime import FakeOpenCodeRuntime
+        from fakes.wiring import build_fake_runtime
 
-        sandbox = sandbox_for(config)
-        return FakeOpenCodeRuntime(
-            read_timeout=config.model_read_timeout,
-            bash_timeout=config.bash_timeout,
-            bash_output_cap=config.bash_output_cap,
-            sandbox=sandbox,
-        )
+        return build_fake_runtime(config)
     if config.runtime == "opencode":
         from reference_server.runtimes.opencode import OpenCodeRuntime, OpenCodeSettings
         from reference_server.runtimes.opencode_process import OpenCodeMissing, find_binary
@@ -37,6 +35,7 @@ def build_runtime(config: Config, search_from: Path | None = None) -> Runtime:
             model_read_timeout=config.model_read_timeout,
             bash_timeout=config.bash_timeout,
             sandbox=sandbox,
+            environ=environ,
         )
         return OpenCodeRuntime(settings)
     raise ConfigError(f"RUNTIME={config.runtime!r} is not a runtime (fake or opencode)")

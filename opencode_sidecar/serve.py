@@ -12,9 +12,8 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from reference_server.config import Config, ConfigError
+from reference_server.config import ConfigError, add_server_arguments, server_config
 
 DESCRIPTION = (
     "Run the reference sidecar. Flags override the environment variables named in brackets."
@@ -26,65 +25,8 @@ class ServeError(Exception):
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", help="interface to bind [HOST] (default 0.0.0.0)")
-    p.add_argument("--port", type=int, help="port, 0 = any free one [PORT] (default 3003)")
-    p.add_argument("--workspace", type=Path, help="workspace directory [WORKSPACE_DIR]")
-    p.add_argument(
-        "--storage-dir",
-        type=Path,
-        help="keep sessions and events in SQLite there, across restarts [STORAGE_DIR] "
-        "(default: in memory)",
-    )
-    p.add_argument("--runtime", choices=["fake", "opencode"], help="agent runtime [RUNTIME]")
-    p.add_argument("--secret", help="shared bearer secret [OPENCODE_SHARED_SECRET]")
-    p.add_argument("--heartbeat-interval", type=float, help="seconds [HEARTBEAT_INTERVAL]")
-    p.add_argument("--session-timeout", type=float, help="seconds [SESSION_TIMEOUT]")
-    p.add_argument("--max-sessions", type=int, help="[MAX_CONCURRENT_SESSIONS]")
-    # SETTING(issue 22): server retention flags (the values live in Config)
-    p.add_argument(
-        "--session-retention",
-        type=float,
-        help="seconds a finished session stays readable [SESSION_RETENTION] (default 3600)",
-    )
-    p.add_argument(
-        "--max-retained-sessions",
-        type=int,
-        help="finished sessions kept at most [MAX_RETAINED_SESSIONS] (default 1000)",
-    )
-    # SETTING(issue 19): the reference's bash timeout (server side)
-    p.add_argument(
-        "--bash-timeout", type=float, help="seconds a bash command may run [BASH_TIMEOUT]"
-    )
-    p.add_argument("--log-level", choices=["debug", "info", "warn", "error"], help="[LOG_LEVEL]")
-    p.add_argument(
-        "--metrics-public",
-        dest="metrics_require_auth",
-        action="store_false",
-        default=None,
-        help="serve /metrics without the bearer token [METRICS_REQUIRE_AUTH=false]",
-    )
-
-
-def server_config(args: argparse.Namespace, env: dict[str, str]) -> Config:
-    """Config from the environment, then CLI flags (once, at the edge)."""
-    config = Config.from_env(env).with_overrides(
-        host=args.host,
-        port=args.port,
-        workspace_dir=args.workspace,
-        storage_dir=args.storage_dir,
-        runtime=args.runtime,
-        shared_secret=args.secret,
-        heartbeat_interval=args.heartbeat_interval,
-        session_timeout=args.session_timeout,
-        max_concurrent_sessions=args.max_sessions,
-        session_retention=args.session_retention,  # SETTING(issue 22)
-        max_retained_sessions=args.max_retained_sessions,  # SETTING(issue 22)
-        bash_timeout=args.bash_timeout,  # SETTING(issue 19)
-        log_level=args.log_level,
-        metrics_require_auth=args.metrics_require_auth,
-    )
-    config.check()
-    return config
+    """One flag per :class:`Config` setting (derived from its declaration)."""
+    add_server_arguments(p)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -96,16 +38,16 @@ def serve(args: argparse.Namespace) -> int:
     from reference_server.storage import Storage, StorageError
     from reference_server.tracing import install_tracing
 
-    env = dict(os.environ)
-    config = server_config(args, env)
+    environ = dict(os.environ)
+    config = server_config(args, environ)
     config.workspace_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(config.log_level)
-    tracing = install_tracing(env)
+    tracing = install_tracing(environ)
     try:
         storage = Storage.open(config.storage_dir) if config.storage_dir is not None else None
     except StorageError as exc:
         raise ServeError(str(exc)) from None
-    app = create_app(config, build_runtime(config), storage=storage)
+    app = create_app(config, build_runtime(config, environ), storage=storage)
     try:
         asyncio.run(serve_forever(app, config))
     finally:

@@ -15,27 +15,21 @@ from typing import Any
 import httpx
 import pytest
 from rich.console import Console
-from rich.table import Table
 
+from contract.settings import setting
+from opencode_sidecar.local_target import serve_words, target_fields
+from opencode_sidecar.verify_console import ProgressPrinter, render
 from suites import SUITES
 from suites.clientkit.harness import ServerStartError, reference_argv, start_server
 from suites.clientkit.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
 from suites.plugin.junit import write_junit
-from suites.plugin.outcomes import EXIT_CODES, NOTE
+from suites.plugin.outcomes import EXIT_CODES
 from suites.plugin.report import (
-    SECRET_NOTE,
-    failures,
     load_report,
-    profile_counts,
-    profile_rows,
-    reason,
     write_report,
 )
-from suites.plugin.settings import serve_arguments, setting
 from suites.plugin.state import GivenSettings
 from suites.plugin.target import RunOptions, TargetOptions
-
-STYLE = {"pass": "green", "fail": "bold red", "skip": "dim", "error": "yellow"}
 
 
 class VerifyError(Exception):
@@ -80,11 +74,11 @@ class Verification:
     options: VerifyOptions = field(default_factory=VerifyOptions)
 
 
-EMBEDDED_DECLARED: dict[str, Any] = {
+EMBEDDED_SETTINGS: dict[str, Any] = {
     "heartbeat_interval": 0.5,
     "session_timeout": 3.0,
     # room for conformance's recorded runs to be read at once (``recording_room``)
-    "max_sessions": 6,
+    "max_concurrent_sessions": 6,
     "bash_timeout": 1.0,
     # short enough to wait out while the other suites run (the retention watch), long enough
     # for every suite that reuses a finished session (conformance, for its whole run)
@@ -93,13 +87,13 @@ EMBEDDED_DECLARED: dict[str, Any] = {
     # what the suites before RETENTION-READABLE finish (else it watches again, alone)
     "max_retained_sessions": 150,
 }
-"""What the embedded reference runs with and declares (``TargetOptions`` fields): short
-intervals, so that every clause runs fast."""
+"""What the embedded reference runs with (``Config`` fields), and declares to verify (each
+setting's ``verify`` flag): short intervals, so that every clause runs fast."""
 EMBEDDED_ON_OPENCODE: dict[str, Any] = {
     "session_timeout": 30.0,
     # each running session is a confined opencode serve (~315 MiB): CREATE-LIMIT-503 fills
     # the cap with them
-    "max_sessions": 3,
+    "max_concurrent_sessions": 3,
     # conformance's reused finished session must outlive its (much longer) run here
     "session_retention": 60.0,
     # each session starts a confined opencode serve (~5 s): RETENTION-CAP fills the cap
@@ -110,29 +104,23 @@ EMBEDDED_ON_OPENCODE: dict[str, Any] = {
 
 @contextmanager
 def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
-    declared = {
-        **EMBEDDED_DECLARED,
-        **(EMBEDDED_ON_OPENCODE if runtime == "opencode" else {}),
-        "secret": secrets.token_urlsafe(24),
-    }
     workspace = workdir / "workspace"
+    settings = {
+        **EMBEDDED_SETTINGS,
+        **(EMBEDDED_ON_OPENCODE if runtime == "opencode" else {}),
+        # the secret reaches it in its environment, as deploy/ gives it (never in a command
+        # line: bash could read that from /proc/PID/cmdline)
+        "shared_secret": secrets.token_urlsafe(24),
+        "storage_dir": workdir / "storage",
+        "runtime": runtime,
+    }
+    words = serve_words(settings)
     state = workdir / "supervisor"
-    inner = reference_argv(
-        workspace,
-        "--storage-dir",
-        str(workdir / "storage"),
-        "--runtime",
-        runtime,
-        *serve_arguments(TargetOptions, declared),
-        port=PORT_PLACEHOLDER,
-    )
+    inner = reference_argv(workspace, *words.args, port=PORT_PLACEHOLDER)
     argv = supervised_argv(state, inner)
     log = (workdir / "reference.log").open("w")
-    # the secret in the environment, as deploy/ gives it (never in a command line: bash
-    # could read that from /proc/PID/cmdline)
-    env = {"OPENCODE_SHARED_SECRET": declared["secret"]}
     try:
-        with start_server(argv, env=env, stderr=log.fileno(), timeout=60) as server:
+        with start_server(argv, env=words.env, stderr=log.fileno(), timeout=60) as server:
             yield TargetOptions(
                 url=server.url,
                 workspace=workspace,
@@ -140,7 +128,7 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
                 # the supervised server's own pid (soak reads its fds and RSS); the soak
                 # suite runs before durability restarts it
                 pid=int((state / "pid").read_text()),
-                **declared,
+                **target_fields(settings),
             )
     except ServerStartError as exc:
         log.close()
@@ -205,94 +193,6 @@ def pytest_args(suites: tuple[str, ...], verbose: bool, workdir: Path) -> list[s
     if not verbose:
         args += ["-p", "no:terminal"]
     return args
-
-
-class ProgressPrinter:
-    """pytest plugin: one line per check as it finishes."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call" and report.passed:
-            return
-        if report.when == "teardown" and not report.failed:
-            return
-        clauses = dict(report.user_properties).get("clauses", "")
-        outcome = {"passed": "pass", "failed": "fail", "skipped": "skip"}[report.outcome]
-        if report.when != "call" and report.failed:
-            outcome = "error"
-        name = report.nodeid.rsplit("::", 1)[-1]
-        self.console.print(
-            f"  [{STYLE[outcome]}]{outcome:5}[/] {clauses:28} {name} [dim]{report.duration:.2f}s[/]"
-        )
-        note = dict(report.user_properties).get(NOTE)
-        if note and outcome == "pass":
-            self.console.print(f"        {note}", style="dim", highlight=False, markup=False)
-
-
-PROFILE_STYLE = {**STYLE, "not claimed": "dim", "not run": "dim"}
-
-
-def render(report: dict[str, Any], console: Console) -> None:
-    """The clause table (skip and error reasons beneath it), failures with expected, actual
-    and a reproduce line, the per-profile verdicts, and the verdict."""
-    table = Table(title="Clauses", title_justify="left", show_lines=False)
-    for column in ("clause", "profile", "level", "title", "outcome"):
-        table.add_column(column)
-    for clause in report["clauses"]:
-        outcome = clause["outcome"]
-        table.add_row(
-            clause["id"],
-            clause.get("profile", ""),
-            clause["level"],
-            clause["title"],
-            f"[{STYLE[outcome]}]{outcome.upper()}[/]",
-        )
-    console.print(table)
-    for clause in report["clauses"]:
-        why = reason(clause)
-        if why:
-            console.print(
-                f"[{STYLE[clause['outcome']]}]{clause['outcome'].upper():5}[/] {clause['id']}: ",
-                end="",
-            )
-            console.print(why, highlight=False, markup=False)
-    found = failures(report)
-    if any(t.get("curl") for _, t in found):
-        console.print(SECRET_NOTE.replace("`", ""), style="dim", highlight=False, markup=False)
-    for clause, test in found:
-        console.print(
-            f"[{STYLE[test['outcome']]}]{clause['id']}[/] ({clause['level']}) ",
-            end="",
-            highlight=False,
-        )
-        console.print(test["message"], highlight=False, markup=False)
-        if test.get("expected") is not None:
-            console.print(f"    Expected: {test['expected']}", highlight=False, markup=False)
-            console.print(f"    Actual:   {test['actual']}", highlight=False, markup=False)
-        if test.get("curl"):
-            console.print(
-                f"    Reproduce: {test['curl']}", highlight=False, markup=False, soft_wrap=True
-            )
-    profiles = Table(title="Profiles", title_justify="left")
-    for column in ("profile", "verdict", "clauses", "covers"):
-        profiles.add_column(column)
-    for row in profile_rows(report):
-        style = PROFILE_STYLE[row["outcome"]]
-        profiles.add_row(
-            row["name"], f"[{style}]{row['outcome'].upper()}[/]", profile_counts(row), row["title"]
-        )
-    if profile_rows(report):
-        console.print(profiles)
-    s = report["summary"]
-    verdict = report["verdict"]
-    colour = {"pass": "bold green", "fail": "bold red", "error": "bold yellow"}[verdict]
-    console.print(
-        f"[{colour}]Verdict: {verdict.upper()}[/] {s['pass']} passed, {s['fail']} failed, "
-        f"{s['skip']} skipped, {s['error']} errors in {report['duration_s']:.1f} s"
-        f"{' (strict)' if report['strict'] else ''}"
-    )
 
 
 def run_verify(asked: Verification, console: Console | None = None) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
 from aiohttp import web
@@ -30,6 +29,7 @@ from reference_server.middleware import (
     request_id_middleware,
     timing_middleware,
 )
+from reference_server.open_streams import OpenStreams
 from reference_server.runtime import Runtime
 from reference_server.sessions import SessionStore
 from reference_server.storage import Storage
@@ -82,7 +82,7 @@ def create_app(
     app[telemetry_key] = telemetry
     app[hooks_key] = hooks or StreamHooks()
     app[lifecycle_key] = Lifecycle()
-    app[streams_key] = weakref.WeakSet()
+    app[streams_key] = OpenStreams()
     app[store_key] = SessionStore(
         runtime=runtime,
         workspace_dir=config.workspace_dir,
@@ -102,6 +102,7 @@ def create_app(
     if storage is not None:
         app.cleanup_ctx.append(_storage_lifetime)
     app.on_shutdown.append(_drain)
+    app.on_shutdown.append(_close_streams)  # after the drain: readers have their terminal event
     return app
 
 
@@ -139,6 +140,10 @@ async def _storage_lifetime(app: web.Application) -> AsyncIterator[None]:
         await sessions.committed(session, grace)
     yield
     await storage.close(grace)
+
+
+async def _close_streams(app: web.Application) -> None:
+    await app[streams_key].close_all(app[config_key].shutdown_grace)
 
 
 async def _drain(app: web.Application) -> None:

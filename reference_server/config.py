@@ -1,97 +1,257 @@
 """Configuration: a frozen dataclass built once from the environment (and CLI overrides).
 
-Nothing else reads ``os.environ``; the config is passed down from the composition root.
+Each field is one declaration (:func:`contract.settings.setting`: environment variable,
+flag, parser, validity, default, help, secret or not, the ``verify`` flag that declares it
+to the suites); ``from_env``, ``redacted``, every serve command's flags
+(:func:`add_server_arguments`, :func:`server_config`) and what a local reference is started
+with and verify is told (:func:`contract.settings.start_words`, :func:`contract.settings.told`)
+derive from it. Nothing else reads ``os.environ``; the config is passed down from the
+composition root.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from contract import retention_rules, tool_contract
+from contract.settings import SettingError, add_cli_arguments, cli_overrides, from_env, setting
+from contract.settings import redacted as redacted_settings
 from reference_server.sandbox import SANDBOX_MODES, SandboxMode
 
-T = TypeVar("T")
-
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
+RUNTIMES = ("fake", "opencode")
+
+ConfigError = SettingError
+"""A configuration value is invalid; the message names the variable and the fix."""
 
 
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the variable and the fix."""
+def _positive(value: float) -> bool:
+    return value > 0
+
+
+def _not_negative(value: float) -> bool:
+    return value >= 0
+
+
+def _port(value: int) -> bool:
+    return 0 <= value <= 65535
+
+
+def _lower(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
 
 
 @dataclass(frozen=True)
 class Config:
-    """Everything the reference sidecar can be told. Field docs name the variable."""
+    """Everything the reference sidecar can be told: one declaration per field."""
 
-    host: str = "0.0.0.0"
-    """HOST: interface to bind (the pod's; tests use 127.0.0.1)."""
-    port: int = 3003
-    """PORT: TCP port (0 = any free port)."""
-    workspace_dir: Path = Path("/workspace")
-    """WORKSPACE_DIR: each session works in WORKSPACE_DIR/<session_id>/."""
-    log_level: str = "info"
-    """LOG_LEVEL: debug|info|warn|error."""
-    session_timeout: float = 3600.0
-    """SESSION_TIMEOUT: seconds a session may run before it fails with code timeout."""
-    max_concurrent_sessions: int = 5
-    """MAX_CONCURRENT_SESSIONS: running sessions at once; beyond it POST answers 503."""
-    heartbeat_interval: float = 30.0
-    """HEARTBEAT_INTERVAL: seconds of silence after which a stream gets a heartbeat."""
-    shared_secret: str | None = None
-    """OPENCODE_SHARED_SECRET: bearer token required on every non-probe route when set."""
-    runtime: str = "fake"
-    """RUNTIME: fake (the fake OpenCode agent loop) or opencode (the real opencode serve)."""
-    max_body_bytes: int = 1024 * 1024
-    """MAX_BODY_BYTES: larger request bodies answer 413."""
-    retry_after: int = 5
-    """RETRY_AFTER: seconds announced in Retry-After when the session limit is reached."""
-    stream_write_timeout: float = 30.0
-    """STREAM_WRITE_TIMEOUT: a reader that accepts no bytes for this long is disconnected."""
-    shutdown_grace: float = 10.0
-    """SHUTDOWN_GRACE: seconds SIGTERM waits for sessions to end before interrupting them."""
-    metrics_require_auth: bool = True
-    """METRICS_REQUIRE_AUTH: whether /metrics needs the shared secret (when one is set)."""
-    model_read_timeout: float = 30.0
-    """MODEL_READ_TIMEOUT: seconds the runtime waits for the model's next bytes."""
-    bash_timeout: float = field(default_factory=lambda: tool_contract().bash.timeout_seconds)
-    """BASH_TIMEOUT: seconds a bash command may run before it is killed (a tool error);
-    default: contract/tools.yaml bash.timeout_seconds."""
-    bash_output_cap: int = field(default_factory=lambda: tool_contract().bash.output_cap_bytes)
-    """BASH_OUTPUT_CAP: bytes of a bash command's output kept (the rest is cut, saying so);
-    default: contract/tools.yaml bash.output_cap_bytes."""
-    opencode_bin: str | None = None
-    """OPENCODE_BIN: the `opencode` binary (default: ./.opencode/node_modules/.bin, then PATH)."""
-    opencode_state_dir: Path | None = None
-    """OPENCODE_STATE_DIR: OpenCode's HOME and config (default WORKSPACE_DIR/.opencode-state)."""
-    session_retention: float = retention_rules().default_seconds
-    """SESSION_RETENTION: seconds a finished session (status and event log) stays readable
-    after its terminal event; then its routes answer 404 and the store deletes it."""
-    max_retained_sessions: int = retention_rules().default_max_finished
-    """MAX_RETAINED_SESSIONS: finished sessions kept at most; beyond it the oldest finished
-    one goes first (memory and store stay bounded under churn)."""
-    storage_dir: Path | None = None
-    """STORAGE_DIR: keep sessions and events in STORAGE_DIR/sidecar.db (SQLite) so they survive
-    a restart; unset: in memory only."""
-
-    sandbox: SandboxMode = "required"
-    """SANDBOX: required|best-effort|off. Confine each session's tools (bash and everything it
-    starts, file tools) to its workspace with Landlock; without kernel support, ``required``
-    refuses to start and ``best-effort`` serves unconfined, saying so at startup and on /ready."""
+    host: str = setting(
+        "interface to bind (the pod's; tests use 127.0.0.1)",
+        default="0.0.0.0",
+        env="HOST",
+        flag="--host",
+    )
+    port: int = setting(
+        "TCP port, 0 = any free one",
+        default=3003,
+        env="PORT",
+        flag="--port",
+        parse=int,
+        valid=_port,
+    )
+    workspace_dir: Path = setting(
+        "workspace directory: each session works in WORKSPACE_DIR/<session_id>/",
+        default=Path("/workspace"),
+        env="WORKSPACE_DIR",
+        flag="--workspace",
+        parse=Path,
+        verify="--workspace",
+    )
+    log_level: str = setting(
+        "log level",
+        default="info",
+        env="LOG_LEVEL",
+        flag="--log-level",
+        parse=_lower,
+        choices=LOG_LEVELS,
+    )
+    session_timeout: float = setting(
+        "seconds a session may run before it fails with code timeout",
+        default=3600.0,
+        env="SESSION_TIMEOUT",
+        flag="--session-timeout",
+        parse=float,
+        valid=_positive,
+        verify="--session-timeout",
+    )
+    max_concurrent_sessions: int = setting(
+        "running sessions at once; beyond it POST answers 503",
+        default=5,
+        env="MAX_CONCURRENT_SESSIONS",
+        flag="--max-sessions",
+        parse=int,
+        valid=_positive,
+        verify="--max-sessions",
+    )
+    heartbeat_interval: float = setting(
+        "seconds of silence after which a stream gets a heartbeat",
+        default=30.0,
+        env="HEARTBEAT_INTERVAL",
+        flag="--heartbeat-interval",
+        parse=float,
+        valid=_positive,
+        verify="--heartbeat-interval",
+    )
+    shared_secret: str | None = setting(
+        "bearer token required on every non-probe route when set",
+        env="OPENCODE_SHARED_SECRET",
+        flag="--secret",
+        secret=True,
+        verify="--secret",
+    )
+    runtime: str = setting(
+        "agent runtime: fake (the fake OpenCode agent loop) or opencode (the real opencode serve)",
+        default="fake",
+        env="RUNTIME",
+        flag="--runtime",
+        parse=_lower,
+        choices=RUNTIMES,
+    )
+    max_body_bytes: int = setting(
+        "larger request bodies answer 413",
+        default=1024 * 1024,
+        env="MAX_BODY_BYTES",
+        flag="--max-body-bytes",
+        parse=int,
+        valid=_positive,
+    )
+    retry_after: int = setting(
+        "seconds announced in Retry-After when the session limit is reached",
+        default=5,
+        env="RETRY_AFTER",
+        flag="--retry-after",
+        parse=int,
+        valid=_positive,
+    )
+    stream_write_timeout: float = setting(
+        "a reader that accepts no bytes for this many seconds is disconnected",
+        default=30.0,
+        env="STREAM_WRITE_TIMEOUT",
+        flag="--stream-write-timeout",
+        parse=float,
+        valid=_positive,
+    )
+    shutdown_grace: float = setting(
+        "seconds SIGTERM waits for sessions to end before interrupting them",
+        default=10.0,
+        env="SHUTDOWN_GRACE",
+        flag="--shutdown-grace",
+        parse=float,
+        valid=_positive,
+    )
+    metrics_require_auth: bool = setting(
+        "serve /metrics without the bearer token",
+        default=True,
+        env="METRICS_REQUIRE_AUTH",
+        flag="--metrics-public",
+        parse=_boolean,
+        switch=True,
+        const=False,
+        verify="--metrics-public",
+    )
+    model_read_timeout: float = setting(
+        "seconds the runtime waits for the model's next bytes",
+        default=30.0,
+        env="MODEL_READ_TIMEOUT",
+        flag="--model-read-timeout",
+        parse=float,
+        valid=_positive,
+    )
+    bash_timeout: float = setting(
+        "seconds a bash command may run before it is killed (a tool error); default: "
+        "contract/tools.yaml bash.timeout_seconds",
+        default_factory=lambda: tool_contract().bash.timeout_seconds,
+        env="BASH_TIMEOUT",
+        flag="--bash-timeout",
+        parse=float,
+        valid=_positive,
+        verify="--bash-timeout",
+    )
+    bash_output_cap: int = setting(
+        "bytes of a bash command's output kept (the rest is cut, saying so); default: "
+        "contract/tools.yaml bash.output_cap_bytes",
+        default_factory=lambda: tool_contract().bash.output_cap_bytes,
+        env="BASH_OUTPUT_CAP",
+        flag="--bash-output-cap",
+        parse=int,
+        valid=_positive,
+    )
+    opencode_bin: str | None = setting(
+        "the `opencode` binary (default: ./.opencode/node_modules/.bin, then PATH)",
+        env="OPENCODE_BIN",
+        flag="--opencode-bin",
+    )
+    opencode_state_dir: Path | None = setting(
+        "OpenCode's HOME and config (default WORKSPACE_DIR/.opencode-state)",
+        env="OPENCODE_STATE_DIR",
+        flag="--opencode-state-dir",
+        parse=Path,
+    )
+    session_retention: float = setting(
+        "seconds a finished session (status and event log) stays readable after its terminal "
+        "event; then its routes answer 404 and the store deletes it",
+        default=retention_rules().default_seconds,
+        env="SESSION_RETENTION",
+        flag="--session-retention",
+        parse=float,
+        valid=_positive,
+        verify="--session-retention",
+    )
+    max_retained_sessions: int = setting(
+        "finished sessions kept at most; beyond it the oldest finished one goes first "
+        "(memory and store stay bounded under churn)",
+        default=retention_rules().default_max_finished,
+        env="MAX_RETAINED_SESSIONS",
+        flag="--max-retained-sessions",
+        parse=int,
+        valid=_not_negative,
+        verify="--max-retained-sessions",
+    )
+    storage_dir: Path | None = setting(
+        "keep sessions and events in STORAGE_DIR/sidecar.db (SQLite) so they survive a "
+        "restart (default: in memory only)",
+        env="STORAGE_DIR",
+        flag="--storage-dir",
+        parse=Path,
+    )
+    sandbox: SandboxMode = setting(
+        "confine each session's tools (bash and everything it starts, file tools) to its "
+        "workspace with Landlock; without kernel support, required refuses to start and "
+        "best-effort serves unconfined, saying so at startup and on /ready",
+        default="required",
+        env="SANDBOX",
+        flag="--sandbox",
+        parse=_lower,
+        choices=SANDBOX_MODES,
+    )
 
     def redacted(self) -> dict[str, Any]:
         """The config as a dict fit for a log line (the secret masked)."""
-        values = asdict(self)
-        values["workspace_dir"] = str(self.workspace_dir)
-        for name in ("opencode_state_dir", "storage_dir"):
-            if values[name] is not None:
-                values[name] = str(values[name])
-        if self.shared_secret:
-            values["shared_secret"] = "***"
-        return values
+        return redacted_settings(self)
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with the non-None overrides applied (CLI flags win over the environment)."""
@@ -100,48 +260,7 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
         """Build from environment variables; a bad value raises :class:`ConfigError`."""
-        d = cls()
-        cfg = cls(
-            host=env.get("HOST", d.host),
-            port=_read(env, "PORT", int, d.port, lambda v: 0 <= v <= 65535),
-            workspace_dir=Path(env.get("WORKSPACE_DIR", str(d.workspace_dir))),
-            log_level=_read(env, "LOG_LEVEL", str.lower, d.log_level, LOG_LEVELS.__contains__),
-            session_timeout=_read(env, "SESSION_TIMEOUT", float, d.session_timeout, _positive),
-            max_concurrent_sessions=_read(
-                env, "MAX_CONCURRENT_SESSIONS", int, d.max_concurrent_sessions, _positive
-            ),
-            heartbeat_interval=_read(
-                env, "HEARTBEAT_INTERVAL", float, d.heartbeat_interval, _positive
-            ),
-            shared_secret=env.get("OPENCODE_SHARED_SECRET") or None,
-            runtime=_read(env, "RUNTIME", str.lower, d.runtime, ("fake", "opencode").__contains__),
-            max_body_bytes=_read(env, "MAX_BODY_BYTES", int, d.max_body_bytes, _positive),
-            retry_after=_read(env, "RETRY_AFTER", int, d.retry_after, _positive),
-            stream_write_timeout=_read(
-                env, "STREAM_WRITE_TIMEOUT", float, d.stream_write_timeout, _positive
-            ),
-            shutdown_grace=_read(env, "SHUTDOWN_GRACE", float, d.shutdown_grace, _positive),
-            metrics_require_auth=_read(
-                env, "METRICS_REQUIRE_AUTH", _boolean, d.metrics_require_auth, _any
-            ),
-            model_read_timeout=_read(
-                env, "MODEL_READ_TIMEOUT", float, d.model_read_timeout, _positive
-            ),
-            bash_timeout=_read(env, "BASH_TIMEOUT", float, d.bash_timeout, _positive),
-            bash_output_cap=_read(env, "BASH_OUTPUT_CAP", int, d.bash_output_cap, _positive),
-            opencode_bin=env.get("OPENCODE_BIN") or None,
-            opencode_state_dir=Path(env["OPENCODE_STATE_DIR"])
-            if env.get("OPENCODE_STATE_DIR")
-            else None,
-            session_retention=_read(
-                env, "SESSION_RETENTION", float, d.session_retention, _positive
-            ),
-            max_retained_sessions=_read(
-                env, "MAX_RETAINED_SESSIONS", int, d.max_retained_sessions, _not_negative
-            ),
-            storage_dir=Path(env["STORAGE_DIR"]) if env.get("STORAGE_DIR") else None,
-            sandbox=_read(env, "SANDBOX", _sandbox_mode, d.sandbox, _any),
-        )
+        cfg = from_env(cls, env)
         cfg.check()
         return cfg
 
@@ -157,48 +276,14 @@ class Config:
             raise ConfigError("MAX_CONCURRENT_SESSIONS must be at least 1")
 
 
-def _positive(value: float) -> bool:
-    return value > 0
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every serve command's flags, one per :class:`Config` field (each names its variable)."""
+    add_cli_arguments(parser, Config, env_in_help=True)
 
 
-def _not_negative(value: float) -> bool:
-    return value >= 0
-
-
-def _any(_: object) -> bool:
-    return True
-
-
-def _sandbox_mode(raw: str) -> SandboxMode:
-    for mode in SANDBOX_MODES:
-        if raw.strip().lower() == mode:
-            return mode
-    raise ValueError(raw)
-
-
-def _boolean(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(raw)
-
-
-def _read(
-    env: Mapping[str, str],
-    name: str,
-    parse: Callable[[str], T],
-    default: T,
-    valid: Callable[[T], bool],
-) -> T:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = parse(raw)
-    except ValueError:
-        value = None
-    if value is None or not valid(value):
-        raise ConfigError(f"{name}={raw!r} is not valid (default {default!r}); fix or unset {name}")
-    return value
+def server_config(args: argparse.Namespace, env: Mapping[str, str], **base: Any) -> Config:
+    """Config from the environment, then ``base`` (a command's own defaults), then the
+    flags given (once, at the edge)."""
+    config = replace(Config.from_env(env), **base).with_overrides(**cli_overrides(Config, args))
+    config.check()
+    return config

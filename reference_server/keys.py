@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import weakref
-
 from aiohttp import web
 
 from reference_server.config import Config
 from reference_server.hooks import StreamHooks
+from reference_server.open_streams import OpenStreams
 from reference_server.runtime import Runtime
 from reference_server.sessions import SessionStore
 from reference_server.telemetry import Telemetry
@@ -26,4 +25,4 @@ store_key = web.AppKey("store", SessionStore)
 telemetry_key = web.AppKey("telemetry", Telemetry)
 hooks_key = web.AppKey("stream_hooks", StreamHooks)
 lifecycle_key = web.AppKey("lifecycle", Lifecycle)
-streams_key = web.AppKey("streams", weakref.WeakSet[web.StreamResponse])
+streams_key = web.AppKey("streams", OpenStreams)

@@ -176,7 +176,8 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
         status=status_for(OPERATION, "stream"), headers=hooks.response_headers()
     )
     await response.prepare(request)
-    request.app[streams_key].add(response)
+    streams = request.app[streams_key]
+    streams.add(response)
     writer = SseWriter(request, response, stream)
     try:
         async with asyncio.timeout(request.app[config_key].stream_write_timeout):
@@ -188,6 +189,7 @@ async def stream_session(request: web.Request) -> web.StreamResponse:
         writer.abort()
     finally:
         stream.closed()
+        streams.discard(response)
     return response
 
 

@@ -111,7 +111,17 @@ async def websocket_session(request: web.Request) -> web.StreamResponse:
             {"expected": "Upgrade: websocket"},
         )
     await ws.prepare(request)
-    request.app[streams_key].add(ws)
+    streams = request.app[streams_key]
+    streams.add(ws)
+    try:
+        return await _follow(request, session, ws)
+    finally:
+        streams.discard(ws)
+
+
+async def _follow(
+    request: web.Request, session: Session, ws: web.WebSocketResponse
+) -> web.WebSocketResponse:
     try:
         requested = await _first_message(ws, session)
     except ResumeError as exc:

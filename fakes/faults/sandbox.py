@@ -16,7 +16,7 @@ from fakes.faults.fault import Fault
 from fakes.runtime import FakeOpenCodeRuntime
 from fakes.tools import WorkspaceTools
 from fakes.workspace_files import FILE_TOOLS, ToolError
-from reference_server.keys import config_key, runtime_key
+from reference_server.keys import runtime_key
 from reference_server.runtime import SessionSpec
 
 
@@ -29,10 +29,8 @@ def _fake_runtime(app: web.Application) -> FakeOpenCodeRuntime:
 
 def unconfined_bash(app: web.Application) -> None:
     """Tools with every path check and an empty bash environment, but no kernel
-    confinement; the sidecar holds its secret in its environment, as deploy/ gives it."""
-    secret = app[config_key].shared_secret
-    if secret:
-        os.environ["OPENCODE_SHARED_SECRET"] = secret
+    confinement; the sidecar holds its secret in the environment it was started with, as
+    deploy/ gives it (and as a local sidecar is started: ``contract.settings.start_words``)."""
 
     def factory(spec: SessionSpec, timeout: float) -> WorkspaceTools:
         return WorkspaceTools(spec.workspace, timeout)

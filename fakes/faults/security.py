@@ -4,7 +4,6 @@ input limits, frame and header injection, tools that leave the workspace, metric
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,12 +136,13 @@ class UnconfinedTools(ConfinedWorkspaceTools):
 
 @dataclass
 class LeakyTools(ConfinedWorkspaceTools):
-    """bash inherits the sidecar's environment, secrets included (still kernel-confined)."""
+    """bash inherits the sidecar's secrets (``leaked``: its shared secret and the session's
+    model key; still kernel-confined)."""
 
     leaked: Mapping[str, str] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:
-        return {**os.environ, **super().environment(), **self.leaked}
+        return {**super().environment(), **self.leaked}
 
 
 def _fake_runtime(app: web.Application) -> FakeOpenCodeRuntime:

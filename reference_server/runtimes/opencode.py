@@ -25,8 +25,8 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from collections.abc import Awaitable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,8 @@ class OpenCodeSettings:
         return {"OPENCODE_EXPERIMENTAL_BASH_DEFAULT_TIMEOUT_MS": str(int(self.bash_timeout * 1000))}
 
     sandbox: Sandbox | None = None
+    environ: Mapping[str, str] = field(default_factory=dict)
+    """The server's environment (the composition root's); OpenCode gets ``ENV_PASSED`` of it."""
 
 
 def opencode_config(relay: ModelRelay) -> dict[str, Any]:
@@ -144,6 +146,7 @@ class OpenCodeRuntime:
             state,
             opencode_config(self.relay),
             self.settings.startup_timeout,
+            environ=self.settings.environ,
             settings_env=self.settings.environment(),
             launch=launch,
         )

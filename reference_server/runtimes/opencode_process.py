@@ -92,7 +92,9 @@ class OpenCodeProcess:
         self.startup_timeout = startup_timeout
         self._launch = launch or list
         """Turns the command line into the one run (the sandbox launcher confines it)."""
-        self._environ = dict(environ if environ is not None else os.environ)
+        self._environ = dict(environ or {})
+        """The server's environment, handed in by the composition root (``ENV_PASSED`` of it
+        reaches OpenCode)."""
         self._settings_env = dict(settings_env or {})
         """OpenCode settings passed as its environment (e.g. the bash timeout)."""
         self._password = secrets.token_urlsafe(24)

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-from reference_server.config import Config, ConfigError
-from reference_server.sandbox import Sandbox, SandboxUnavailable
+from contract.settings import SettingError
+from reference_server.sandbox import Sandbox, SandboxMode, SandboxUnavailable
 
 log = logging.getLogger("reference_server.sandbox")
 
 
-def sandbox_for(config: Config) -> Sandbox:
+class SandboxSetting(Protocol):
+    """What of the config the sandbox needs (``reference_server.config.Config`` has it; not
+    imported here: the config imports the sandbox's modes)."""
+
+    @property
+    def sandbox(self) -> SandboxMode: ...
+
+
+def sandbox_for(config: SandboxSetting) -> Sandbox:
     """Probe once; ``SANDBOX=required`` without kernel support stops startup (ConfigError)."""
     try:
         sandbox = Sandbox.probe(config.sandbox)
     except SandboxUnavailable as exc:
-        raise ConfigError(str(exc)) from None
+        raise SettingError(str(exc)) from None
     (log.info if sandbox.confining else log.warning)(sandbox.status_line())
     return sandbox

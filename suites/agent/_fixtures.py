@@ -17,7 +17,7 @@ from suites.agent._audit import ModelRequest, model_requests
 from suites.checks.verdict import precondition_failed
 from suites.clientkit.client import SidecarClient, model_config
 from suites.clientkit.recording import Recording, data_of, record
-from suites.plugin.fixtures import begun
+from suites.plugin.head_starts import begun
 from suites.plugin.target import TargetOptions
 
 AGENT_TOOLS = "agent_tools"
@@ -284,7 +284,7 @@ def slow_runs(
     held_from_start: dict[str, int],
 ) -> Callable[[], SlowRuns]:
     """The slow runs, as the call that waits for them: a head start when the target's
-    MAX_SESSIONS leaves them room (``suites.plugin.fixtures.HEAD_STARTS``)."""
+    MAX_SESSIONS leaves them room (``suites.plugin.head_starts.HEAD_STARTS``)."""
     work = partial(_slow_runs, target, sidecar, model_endpoint, api_key, max_silence)
     return begun(work, "slow_runs" in held_from_start)
 

@@ -12,12 +12,8 @@ from suites.checks.expect import expect_timeout_terminal
 from suites.checks.verdict import capability_absent, check, precondition_failed
 from suites.clientkit.client import SidecarClient
 from suites.clientkit.recording import Recording, data_of
-from suites.plugin.fixtures import (
-    LONG_RUNNING,
-    RecordedRun,
-    SessionFactory,
-    TimedOutRun,
-)
+from suites.plugin.fixtures import LONG_RUNNING, SessionFactory, TimedOutRun
+from suites.plugin.recorded_runs import RecordedRun
 
 STREAMED = status_for("streamSession", "stream")
 

@@ -18,7 +18,8 @@ from suites.checks.negative import invalid_variants
 from suites.checks.verdict import check, precondition_failed, violation
 from suites.clientkit.client import SidecarClient, session_body
 from suites.clientkit.rawhttp import post_oversized
-from suites.plugin.fixtures import HELLO_WRITE, LONG_RUNNING, RecordedRun, SessionFactory
+from suites.plugin.fixtures import HELLO_WRITE, LONG_RUNNING, SessionFactory
+from suites.plugin.recorded_runs import RecordedRun
 from suites.plugin.target import TargetOptions
 
 OVERSIZED_BYTES = 16 * 1024 * 1024 + 1

@@ -16,7 +16,8 @@ from suites.clientkit.client import SidecarClient
 from suites.clientkit.recording import Recording, record
 from suites.conformance import _checks
 from suites.conformance._checks import SSE
-from suites.plugin.fixtures import BURST, RecordedRun, SessionFactory
+from suites.plugin.fixtures import BURST, SessionFactory
+from suites.plugin.recorded_runs import RecordedRun
 
 EVENT_STREAM = stream_rules().media_type
 _need_stream = SSE.need_stream

@@ -19,7 +19,8 @@ from suites.clientkit.recording import Recording
 from suites.clientkit.ws import record_ws
 from suites.conformance import _checks
 from suites.conformance._checks import SSE, WEBSOCKET
-from suites.plugin.fixtures import BURST, QUICK, SessionFactory, WebSocketRun
+from suites.plugin.fixtures import BURST, QUICK, SessionFactory
+from suites.plugin.recorded_runs import WebSocketRun
 
 OPERATION = WEBSOCKET.operation_id
 

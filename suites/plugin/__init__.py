@@ -5,12 +5,14 @@ catalogue does not list is a collection error, and the ids reach JUnit and the r
 the test's ``clauses`` property. The target and run settings come from a
 :class:`~suites.plugin.state.GivenSettings` plugin object (``opencode-sidecar verify``) or
 from the pytest options derived from their declaration (``--sidecar-url`` ...); fixtures
-live in :mod:`suites.plugin.fixtures`; outcomes are gathered per clause into the JSON
+live in :mod:`suites.plugin.fixtures`, :mod:`suites.plugin.head_starts` and
+:mod:`suites.plugin.recorded_runs`; outcomes are gathered per clause into the JSON
 clause report (``--sidecar-clause-report``) that ``opencode-sidecar verify`` renders.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Generator
@@ -18,9 +20,10 @@ from collections.abc import Generator
 import pytest
 
 from contract import Catalogue, load_catalogue, load_profiles
+from contract.settings import redacted
 from suites.checks.verdict import ENABLED_BY, ClauseViolation
 from suites.plugin.outcomes import ClauseRecorder, TestResult, classify
-from suites.plugin.settings import add_pytest_options, from_pytest, plugin_option_of, redacted
+from suites.plugin.settings import add_pytest_options, from_pytest, plugin_option_of
 from suites.plugin.state import GivenSettings, recorder_key, run_key, target_key
 from suites.plugin.target import RunOptions, TargetOptions
 
@@ -53,19 +56,24 @@ def pytest_configure(config: pytest.Config) -> None:
         target: TargetOptions | None = given.target
         run = given.run
     else:
-        built = from_pytest(TargetOptions, config)
+        built = from_pytest(TargetOptions, config, os.environ)
         target = built if built.url else None
-        run = from_pytest(RunOptions, config)
+        run = from_pytest(RunOptions, config, os.environ)
     config.stash[target_key] = target
     config.stash[run_key] = run
     claimed = target.profiles if target is not None and target.profiles else None
     config.stash[recorder_key] = ClauseRecorder(load_catalogue(), load_profiles(), claimed)
     if target is not None:
         config.stash[previous_profile_key] = _hypothesis_profile(run)
-    from suites.plugin import fixtures
+    from suites.plugin import fixtures, head_starts, recorded_runs
 
-    if not config.pluginmanager.is_registered(fixtures):
-        config.pluginmanager.register(fixtures, "opencode-sidecar-fixtures")
+    for name, module in (
+        ("fixtures", fixtures),
+        ("head-starts", head_starts),
+        ("recorded-runs", recorded_runs),
+    ):
+        if not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module, f"opencode-sidecar-{name}")
 
 
 def _hypothesis_profile(run: RunOptions) -> str:

@@ -1,5 +1,5 @@
 """What the suites know about the sidecar they verify, and how they judge it: each a frozen
-object whose every field is declared once (:mod:`suites.plugin.settings`), from which the
+object whose every field is declared once (:mod:`contract.settings`), from which the
 ``opencode-sidecar verify`` flags, the pytest options and the redacted report form derive."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract import load_profiles
-from suites.plugin.settings import setting
+from contract.settings import setting
 
 
 def duration(raw: str) -> float:
@@ -59,7 +59,6 @@ class TargetOptions:
         "the target's HEARTBEAT_INTERVAL in seconds",
         metavar="SECONDS",
         flag="--heartbeat-interval",
-        serve="--heartbeat-interval",
         parse=float,
         default=30.0,
     )
@@ -67,14 +66,12 @@ class TargetOptions:
         "the target's SESSION_TIMEOUT in seconds, to check it (default: skip that clause)",
         metavar="SECONDS",
         flag="--session-timeout",
-        serve="--session-timeout",
         parse=float,
     )
     max_sessions: int | None = setting(
         "the target's MAX_CONCURRENT_SESSIONS (default: probe for the limit)",
         metavar="N",
         flag="--max-sessions",
-        serve="--max-sessions",
         parse=int,
     )
     bash_timeout: float | None = setting(
@@ -83,7 +80,6 @@ class TargetOptions:
         flag="--bash-timeout",
         parse=float,
         metavar="SECONDS",
-        serve="--bash-timeout",
     )
     session_retention: float | None = setting(
         "the target's SESSION_RETENTION in seconds, to check it (default: skip RETENTION-* "
@@ -91,7 +87,6 @@ class TargetOptions:
         flag="--session-retention",
         parse=float,
         metavar="SECONDS",
-        serve="--session-retention",
     )
     max_retained_sessions: int | None = setting(
         "the target's MAX_RETAINED_SESSIONS (RETENTION-CAP fills it; the churn soak warms up "
@@ -99,7 +94,6 @@ class TargetOptions:
         flag="--max-retained-sessions",
         parse=int,
         metavar="N",
-        serve="--max-retained-sessions",
     )
     workspace: Path | None = setting(
         "the target's WORKSPACE_DIR, when readable from here (checks real file changes)",

@@ -7,11 +7,11 @@ from collections import defaultdict
 
 import pytest
 from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_string_to_metric_families
 
 from contract import MetricFamily, profile_metric_families, status_for
 from suites.checks.verdict import check, violation
 from suites.clientkit.client import SidecarClient
+from suites.clientkit.metrics import UNREADABLE, parse_families
 from suites.clientkit.recording import record
 from suites.plugin.fixtures import QUICK, SessionFactory
 
@@ -23,8 +23,8 @@ def scrape(sidecar: SidecarClient) -> dict[str, Metric]:
     ok = status_for("getMetrics", "metrics")
     check(response.status_code == ok, "GET /metrics", f"HTTP {ok}", response.status_code, response)
     try:
-        return {f.name: f for f in text_string_to_metric_families(response.text)}
-    except (ValueError, TypeError, IndexError) as exc:
+        return parse_families(response.text)
+    except UNREADABLE as exc:
         violation("/metrics must parse as Prometheus text", "parsable text", str(exc), response)
 
 

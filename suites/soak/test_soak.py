@@ -17,25 +17,23 @@ from suites.plugin.churn import Churn
 from suites.plugin.fixtures import SessionFactory
 from suites.plugin.outcomes import NOTE
 from suites.plugin.target import RunOptions, TargetOptions
-from suites.soak._support import (
-    PROBE_INTERVAL_MS,
+from suites.soak._footprint import (
     RSS_SAMPLES,
-    Leave,
-    ProbeSampler,
-    StreamRefusedError,
-    StreamSocket,
-    Timed,
-    active_streams,
-    all_reset,
     footprint,
-    has_ended,
     mib,
-    open_streams,
     settled_rss,
     stalled_reader_cost,
     steady_rss,
-    timed_check,
-    wait_for_streams,
+)
+from suites.soak._gauges import active_streams, wait_for_streams
+from suites.soak._probes import PROBE_INTERVAL_MS, ProbeSampler, Timed, timed_check
+from suites.soak._sockets import (
+    Leave,
+    StreamRefusedError,
+    StreamSocket,
+    all_reset,
+    has_ended,
+    open_streams,
 )
 
 Note = Callable[[str, object], None]

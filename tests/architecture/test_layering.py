@@ -55,12 +55,21 @@ def test_the_tree_keeps_every_layering_contract(tree: Path) -> None:
         ("reference_server/_upward.py", "opencode_sidecar.cli", "Layers"),
         ("suites/_imports_a_server.py", "reference_server.app", "over HTTP only"),
         ("suites/clientkit/_judges.py", "suites.plugin.outcomes", "client kit below the checks"),
+        # a suite added later is covered without being listed (``suites.*``)
+        ("loadtests/_uses_a_suite.py", "suites.newsuite.test_x", "Loadtests use the client kit"),
+        ("fakes/_circle_a.py", "fakes._circle_b", "No import circle"),
     ],
 )
 def test_an_arrow_against_the_architecture_breaks_lint(
     tree: Path, module: str, imports: str, contract: str
 ) -> None:
     (tree / module).write_text(f"import {imports}  # deliberate violation\n")
+    if imports == "suites.newsuite.test_x":
+        (tree / "suites/newsuite").mkdir()
+        (tree / "suites/newsuite/__init__.py").write_text("")
+        (tree / "suites/newsuite/test_x.py").write_text("")
+    if imports == "fakes._circle_b":
+        (tree / "fakes/_circle_b.py").write_text("import fakes._circle_a\n")
     done = lint_imports(tree)
     assert done.returncode == 1, done.stdout[-3000:]
     assert any(contract in name for name in verdicts(done.stdout)["BROKEN"]), done.stdout[-3000:]
@@ -73,3 +82,20 @@ def verdicts(output: str) -> dict[str, list[str]]:
     for name, verdict in re.findall(r"(?:^|(?<=KEPT )|(?<=BROKEN ))(.+?) (KEPT|BROKEN)", summary):
         found[verdict].append(name)
     return found
+
+
+def test_architecture_md_names_every_suite_in_the_order_verify_runs_them() -> None:
+    """The page says which suites exist and the default order: ``SUITES``, all of the suite
+    packages under ``suites/`` (the rest is the machinery: client kit, checks, plugin)."""
+    import pkgutil
+
+    import suites
+    from suites import SUITES
+
+    machinery = {"clientkit", "checks", "plugin"}
+    packages = {m.name for m in pkgutil.iter_modules(suites.__path__) if m.ispkg}
+    assert packages - machinery == set(SUITES)
+    page = " ".join((ROOT / "ARCHITECTURE.md").read_text().split())
+    assert f"(default, in order: {', '.join(SUITES)})" in page
+    for suite in SUITES:
+        assert f"`{suite}/`" in page, f"ARCHITECTURE.md does not describe suites/{suite}/"

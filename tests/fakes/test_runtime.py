@@ -16,6 +16,7 @@ from fakes.runtime import FakeOpenCodeRuntime
 from fakes.tools import WorkspaceTools
 from fakes.workspace_files import ToolError
 from reference_server.runtime import ModelConfig, RunResult, RuntimeFailure, SessionSpec
+from suites.clientkit.waiting import until
 
 
 class RecordingSink:
@@ -142,16 +143,24 @@ async def test_cancellation_kills_the_running_command(
 ) -> None:
     sink = RecordingSink()
     task = asyncio.create_task(runtime.run(spec(tmp_path, "long_running", model.url), sink))
-    for _ in range(100):
-        if sink.kinds("tool_call"):
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: sink.kinds("tool_call"), 10.0, "a tool call")
+    await until(sleeping_children, 10.0, "the command running")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(0.1)
-    children = psutil.Process().children(recursive=True)
-    assert [c for c in children if "sleep" in " ".join(c.cmdline())] == []
+    await until(lambda: not sleeping_children(), 5.0, "no `sleep` child left")
+
+
+def sleeping_children() -> list[psutil.Process]:
+    """This process's descendants running ``sleep`` (the long_running scenario's command)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "sleep" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:  # ended between the listing and the read
+            continue
+    return found
 
 
 @pytest.mark.parametrize("path", ["../escape.txt", "/etc/passwd", "sub/../../x", "link/out.txt"])

@@ -3,22 +3,22 @@ every route of the reference, over a real socket."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from contract import metric_families, metric_family, operations, status_for
 from suites.clientkit.client import session_body
+from suites.clientkit.metrics import parse_families
+from suites.clientkit.waiting import until
 from tests.reference.conftest import Sidecar
 
 
 async def scrape(sidecar: Sidecar) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = await sidecar.client.metrics()
     assert response.status_code == 200
-    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    families = parse_families(response.text)
     for expected in metric_families():
         assert families[expected.name].type == expected.type, expected.name
     return {
@@ -51,8 +51,13 @@ async def test_metrics_move_as_sessions_run(make_sidecar: Any) -> None:
             if event.event == "heartbeat":
                 break
     await sidecar.client.cancel(stalled)
-    await asyncio.sleep(0.1)
-    after = await scrape(sidecar)
+
+    async def settled() -> dict[Any, float] | None:
+        metrics = await scrape(sidecar)
+        idle = value(metrics, "sessions_active") == value(metrics, "streams_active") == 0
+        return metrics if idle else None
+
+    after = await until(settled, 10.0, "no session or stream active after the cancel")
 
     def grew(key: str, suffix: str = "_total", **labels: str) -> float:
         return value(after, key, suffix, **labels) - value(before, key, suffix, **labels)
@@ -90,15 +95,22 @@ async def test_tool_errors_and_unfinished_tools_are_counted(make_sidecar: Any) -
             if event.event == "tool_call":
                 break
     await sidecar.client.cancel(running)
-    await asyncio.sleep(0.1)
-    after = await scrape(sidecar)
-    outcomes = {
-        dict(labels)["outcome"]
-        for (name, labels), count in after.items()
-        if name == metric_family("tool_call_seconds").name + "_count"
-        and count > before.get((name, labels), 0.0)
-    }
-    assert outcomes == {"error", "unfinished"}
+    family = metric_family("tool_call_seconds").name + "_count"
+
+    async def outcomes() -> set[str]:
+        after = await scrape(sidecar)
+        return {
+            dict(labels)["outcome"]
+            for (name, labels), count in after.items()
+            if name == family and count > before.get((name, labels), 0.0)
+        }
+
+    async def both_counted() -> set[str] | None:
+        seen = await outcomes()
+        return seen if seen >= {"error", "unfinished"} else None
+
+    await until(both_counted, 10.0, "the failed and the unfinished tool call counted")
+    assert await outcomes() == {"error", "unfinished"}
 
 
 async def test_every_non_probe_route_needs_the_token(make_sidecar: Any) -> None:

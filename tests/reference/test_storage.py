@@ -12,7 +12,9 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 import contract
@@ -26,6 +28,7 @@ from reference_server.serve import running
 from reference_server.storage import FILE_NAME, Storage, StorageError
 from suites.clientkit.client import AsyncSidecarClient, SidecarClient, model_config
 from suites.clientkit.harness import fake_model_server, python_module, reference_argv, start_server
+from suites.clientkit.waiting import until, wait_until
 from tests.reference.conftest import base_config
 
 KEY = "sk-storage-test-key-0042"
@@ -68,8 +71,13 @@ async def test_a_failing_store_refuses_sessions_and_keeps_streams(
             session_id, "go", model_config("long_running", model_server.url, KEY)
         )
         assert created.status_code == 201
-        await asyncio.sleep(0.3)
         db = storage._db
+
+        def committed(db: Any = db, session_id: str = session_id) -> int:
+            query = "SELECT count(*) FROM events WHERE session_id = ?"
+            return int(db.execute(query, (session_id,)).fetchone()[0])
+
+        await until(committed, 10.0, "the session's first events committed")
         if fault == "read-only":
             db.execute("PRAGMA query_only=ON")
         else:
@@ -79,12 +87,12 @@ async def test_a_failing_store_refuses_sessions_and_keeps_streams(
             for _ in range(3):  # fill what is left of the last page
                 big = Event.build(10_000 + _, "output", {"t": "x" * 5000})
                 storage.commit(session_id, big, lambda e: None)
-        ready = await client.readiness()
-        for _ in range(100):
-            if ready.status_code != status_for("getReadiness", "ready"):
-                break
-            await asyncio.sleep(0.1)
+
+        async def not_ready(client: AsyncSidecarClient = client) -> httpx.Response | None:
             ready = await client.readiness()
+            return ready if ready.status_code != status_for("getReadiness", "ready") else None
+
+        ready = await until(not_ready, 10.0, "/ready refusing")
         assert ready.status_code == status_for("getReadiness", "not_ready")
         assert ready.json()["error"].startswith("storage unavailable")
         refused = await client.create_session(
@@ -170,11 +178,15 @@ def test_sigterm_with_a_store_ends_sessions_once_and_a_restart_replays_them(
 
             def read() -> None:
                 with client.open_stream(session_id) as stream:
-                    events.extend((e.id, e.event, e.data) for e in client.read_events(stream))
+                    while not stream.ended:  # as they come, so the test sees them too
+                        new = client.read_events(stream, limit=1)
+                        events.extend((e.id, e.event, e.data) for e in new)
 
             reader = threading.Thread(target=read)
             reader.start()
-            time.sleep(0.8)
+            wait_until(
+                lambda: any(e[1] == "tool_call" for e in events), 10.0, "the session running"
+            )
             started = time.monotonic()
             server.process.send_signal(signal.SIGTERM)
             assert server.process.wait(15) == 0

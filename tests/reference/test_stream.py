@@ -13,8 +13,10 @@ from urllib.parse import urlsplit
 import pytest
 
 import contract
-from contract import status_for, stream_rules
+from contract import metric_family, status_for, stream_rules
+from suites.clientkit.metrics import parse_families, unlabelled
 from suites.clientkit.sse import SSEEvent
+from suites.clientkit.waiting import until
 from tests.reference.conftest import Sidecar
 
 
@@ -106,10 +108,16 @@ async def test_heartbeats_carry_no_id_and_do_not_enter_the_history(sidecar: Side
     assert all(e.event != "heartbeat" for e in await read_all(sidecar, session_id))
 
 
+async def streams_active(sidecar: Sidecar, count: int) -> bool:
+    """Whether the streams gauge of /metrics reads ``count``."""
+    families = parse_families((await sidecar.client.metrics()).text)
+    return unlabelled(families).get(metric_family("streams_active").name) == count
+
+
 async def test_cancel_ends_every_stream_with_cancelled(sidecar: Sidecar) -> None:
     session_id = await sidecar.start("long_running")
     readers = [asyncio.create_task(read_all(sidecar, session_id)) for _ in range(2)]
-    await asyncio.sleep(0.3)
+    await until(lambda: streams_active(sidecar, 2), 10.0, "both readers attached")
     assert (await sidecar.client.cancel(session_id)).status_code == 200
     for events in await asyncio.gather(*readers):
         last = history(events)[-1]
@@ -169,10 +177,8 @@ async def test_200_clients_vanishing_mid_stream_log_no_traceback(
 
     with caplog.at_level(logging.DEBUG):
         await asyncio.gather(*(vanish(i) for i in range(200)))
-        await asyncio.sleep(1.0)  # heartbeats (0.5 s) hit the dead sockets
+        # heartbeats (0.5 s) hit the dead sockets: each stream ends while the session runs
+        await until(lambda: streams_active(sidecar, 0), 20.0, "every vanished stream closed")
         await sidecar.client.cancel(session_id)
-        await asyncio.sleep(0.2)
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert tracebacks == []
-    metrics = (await sidecar.client.metrics()).text
-    assert "opencode_streams_active 0.0" in metrics

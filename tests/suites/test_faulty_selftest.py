@@ -20,6 +20,7 @@ from rich.console import Console
 from contract import Level, load_catalogue
 from fakes.faults import FAULTS
 from fakes.faults.fault import AT_LEAST_SUITES
+from opencode_sidecar.local_target import serve_words, target_fields
 from opencode_sidecar.verify import Verification, VerifyOptions, run_verify
 from suites import SUITES
 from suites.clientkit.harness import (
@@ -31,23 +32,23 @@ from suites.clientkit.harness import (
     start_server,
 )
 from suites.clientkit.supervisor import restart_command, supervised_argv
-from suites.plugin.settings import serve_arguments
 from suites.plugin.target import RunOptions, TargetOptions
 
 SECRET = "selftest-secret"
-DECLARED: dict[str, Any] = {
-    "secret": SECRET,
+SETTINGS: dict[str, Any] = {
+    "shared_secret": SECRET,
     "heartbeat_interval": 0.5,
     # SESSION-TIMEOUT waits it out alongside the rest of conformance (a head start): room
     # for hello_write and the other sessions to finish on a loaded machine
     "session_timeout": 5.0,
     # room for the recorded runs to be read at once beside the sessions held from the start
-    "max_sessions": 6,
+    "max_concurrent_sessions": 6,
     "bash_timeout": 1.0,
 }
-"""What every faulty sidecar is started with, and what verify is told it declares
-(``TargetOptions`` fields; the serve flags derive from their declaration)."""
-SUITE_DECLARED: dict[str, dict[str, Any]] = {
+"""What every faulty sidecar is started with (``Config`` fields), and so what verify is told
+it declares (the serve flags, the environment and the verify fields derive from each
+setting's declaration)."""
+SUITE_SETTINGS: dict[str, dict[str, Any]] = {
     # a short retention to wait out, a small cap to fill
     "retention": {"session_retention": 6.0, "max_retained_sessions": 20},
     # the churn soak warms up with MAX_RETAINED_SESSIONS sessions
@@ -59,19 +60,19 @@ SUITE_DECLARED: dict[str, dict[str, Any]] = {
     # that time out within its run give it finished sessions to DELETE (cancel_finished_200);
     # a cap of 3 as before the recorded runs wanted 6 (with 6, cancel_finished_200 went
     # uncaught once: fewer of its creates are refused while sessions time out)
-    "lifecycle_model": {"session_timeout": 2.5, "max_sessions": 3},
+    "lifecycle_model": {"session_timeout": 2.5, "max_concurrent_sessions": 3},
 }
 """Where a suite's pairs run the faulty sidecar with (and declare) other settings."""
 
 
-def declared_for(suite: str) -> dict[str, Any]:
-    return {**DECLARED, **SUITE_DECLARED.get(suite, {})}
+def settings_for(suite: str) -> dict[str, Any]:
+    return {**SETTINGS, **SUITE_SETTINGS.get(suite, {})}
 
 
 FAULT_RUN_OPTIONS = {"fuzz": RunOptions(fuzz_max_examples=30)}
 """How a suite judges a fault (not a valid variation), where it differs from the default."""
 
-SECRET_ENV = {"OPENCODE_SHARED_SECRET": SECRET}
+SECRET_ENV = serve_words({"shared_secret": SECRET}).env
 """How every faulty sidecar gets the secret: as deployed, in its environment (the sandbox
 clauses look for it in /proc/<pid>/environ; a forked sidecar's is the forkserver's)."""
 
@@ -119,7 +120,7 @@ def verify(
     report: Path,
     suite: str = "conformance",
     run: RunOptions | None = None,
-    **declared: Any,
+    **told: Any,
 ) -> dict[str, object]:
     """``opencode-sidecar verify --suite SUITE`` against ``url``, run in this process (the
     CLI's own code path from the built objects on; its argv is tested in test_process)."""
@@ -127,7 +128,7 @@ def verify(
         url=url,
         model_endpoint=model_url,
         workspace=workspace,
-        **{**declared_for(suite), **declared},
+        **{**target_fields(settings_for(suite)), **told},
     )
     console = Console(file=io.StringIO(), width=160, highlight=False)
     asked = Verification(target, run or RunOptions(), VerifyOptions(suites=(suite,), report=report))
@@ -159,7 +160,9 @@ def test_suite_flags_exactly_the_declared_clauses(
     workspace = tmp_path / "workspace"
     run = None if fault.is_valid_variation else FAULT_RUN_OPTIONS.get(suite)
     extra: dict[str, Any] = {}
-    serving = serve_arguments(TargetOptions, declared_for(suite))
+    words = serve_words(settings_for(suite))
+    assert words.env == SECRET_ENV  # the forkserver's environment, shared by its children
+    serving = words.args
     with ExitStack() as stack:
         if suite == "durability":  # restartable: a supervisor on a fixed port, a store
             state = tmp_path / "supervisor"

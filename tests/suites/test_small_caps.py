@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from suites.plugin.fixtures import early_starts
+from suites.plugin.head_starts import early_starts
 
 SMALL_CAP = "1"
 """One session at a time: a held session would leave CANCEL-200 none (a skip)."""

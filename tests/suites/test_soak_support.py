@@ -8,7 +8,7 @@ from contract import soak_rules, stream_rules
 from fakes.scenarios import load_scenarios
 from suites.clientkit.stats import percentile
 from suites.plugin.target import duration
-from suites.soak._support import Timed, timed_check
+from suites.soak._probes import Timed, timed_check
 
 
 def test_bounds_come_from_the_contract() -> None:
@@ -57,7 +57,7 @@ def test_bad_soak_durations(raw: str) -> None:
 
 
 def test_a_negative_fast_read_change_is_clamped_not_billed_to_readers() -> None:
-    from suites.soak._support import stalled_reader_cost
+    from suites.soak._footprint import stalled_reader_cost
 
     mib = 2**20
     # RSS fell 12.6 MiB during the fast read (GC): the readers hold 20 KiB each
@@ -71,11 +71,13 @@ def test_a_negative_fast_read_change_is_clamped_not_billed_to_readers() -> None:
 
 
 def test_rss_is_the_median_of_several_readings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from suites.soak import _support
+    from suites.soak import _footprint
 
     readings = iter([10.0, 500.0, 11.0, 12.0, 9.0])
-    monkeypatch.setattr(_support, "RSS_SAMPLE_INTERVAL", 0.0)
+    monkeypatch.setattr(_footprint, "RSS_SAMPLE_INTERVAL", 0.0)
     monkeypatch.setattr(
-        _support, "footprint", lambda client, pid: _support.Footprint(None, None, next(readings))
+        _footprint,
+        "footprint",
+        lambda client, pid: _footprint.Footprint(None, None, next(readings)),
     )
-    assert _support.steady_rss(None, 1) == 11.0  # type: ignore[arg-type]
+    assert _footprint.steady_rss(None, 1) == 11.0  # type: ignore[arg-type]
