@@ -55,6 +55,13 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bash-timeout", type=float, help="seconds a bash command may run [BASH_TIMEOUT]"
     )
+    # SETTING(issue 34): how long a permission request waits (server side)
+    p.add_argument(
+        "--permission-timeout",
+        type=float,
+        help="seconds a permission request waits for an answer, then is denied "
+        "[PERMISSION_TIMEOUT] (default 300)",
+    )
     p.add_argument("--log-level", choices=["debug", "info", "warn", "error"], help="[LOG_LEVEL]")
     p.add_argument(
         "--metrics-public",
@@ -80,6 +87,7 @@ def server_config(args: argparse.Namespace, env: dict[str, str]) -> Config:
         session_retention=args.session_retention,  # SETTING(issue 22)
         max_retained_sessions=args.max_retained_sessions,  # SETTING(issue 22)
         bash_timeout=args.bash_timeout,  # SETTING(issue 19)
+        permission_timeout=args.permission_timeout,  # SETTING(issue 34)
         log_level=args.log_level,
         metrics_require_auth=args.metrics_require_auth,
     )

@@ -63,6 +63,9 @@ class Config:
     bash_output_cap: int = field(default_factory=lambda: tool_contract().bash.output_cap_bytes)
     """BASH_OUTPUT_CAP: bytes of a bash command's output kept (the rest is cut, saying so);
     default: contract/tools.yaml bash.output_cap_bytes."""
+    permission_timeout: float = 300.0
+    """PERMISSION_TIMEOUT: seconds a permission request waits for the backend's answer; then
+    it is denied and a ``permission_resolved`` event (by timeout) says so."""
     opencode_bin: str | None = None
     """OPENCODE_BIN: the `opencode` binary (default: ./.opencode/node_modules/.bin, then PATH)."""
     opencode_state_dir: Path | None = None
@@ -129,6 +132,9 @@ class Config:
             ),
             bash_timeout=_read(env, "BASH_TIMEOUT", float, d.bash_timeout, _positive),
             bash_output_cap=_read(env, "BASH_OUTPUT_CAP", int, d.bash_output_cap, _positive),
+            permission_timeout=_read(
+                env, "PERMISSION_TIMEOUT", float, d.permission_timeout, _positive
+            ),
             opencode_bin=env.get("OPENCODE_BIN") or None,
             opencode_state_dir=Path(env["OPENCODE_STATE_DIR"])
             if env.get("OPENCODE_STATE_DIR")

@@ -7,6 +7,7 @@ import weakref
 from aiohttp import web
 
 from reference_server.config import Config
+from reference_server.conversation import FollowUps
 from reference_server.hooks import StreamHooks
 from reference_server.runtime import Runtime
 from reference_server.sessions import SessionStore
@@ -27,3 +28,4 @@ telemetry_key = web.AppKey("telemetry", Telemetry)
 hooks_key = web.AppKey("stream_hooks", StreamHooks)
 lifecycle_key = web.AppKey("lifecycle", Lifecycle)
 streams_key = web.AppKey("streams", weakref.WeakSet[web.StreamResponse])
+follow_ups_key = web.AppKey("follow_ups", FollowUps)
