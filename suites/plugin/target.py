@@ -85,6 +85,14 @@ class TargetOptions:
         metavar="SECONDS",
         serve="--bash-timeout",
     )
+    permission_timeout: float | None = setting(
+        "the target's PERMISSION_TIMEOUT in seconds, to check PERMISSION-TIMEOUT (at most 30 s; "
+        "default: skip it)",
+        flag="--permission-timeout",
+        parse=float,
+        metavar="SECONDS",
+        serve="--permission-timeout",
+    )
     session_retention: float | None = setting(
         "the target's SESSION_RETENTION in seconds, to check it (default: skip RETENTION-* "
         "and SOAK-CHURN-MEMORY)",

@@ -44,6 +44,8 @@ DECLARED: dict[str, Any] = {
     # room for the recorded runs to be read at once beside the sessions held from the start
     "max_sessions": 6,
     "bash_timeout": 1.0,
+    # PERMISSION-TIMEOUT waits it out; the answered requests are answered well within it
+    "permission_timeout": 1.5,
 }
 """What every faulty sidecar is started with, and what verify is told it declares
 (``TargetOptions`` fields; the serve flags derive from their declaration)."""
