@@ -71,8 +71,11 @@ def turn_of(prompt: str, events: Iterable[Event]) -> EarlierTurn:
 class FollowUps:
     """How a follow-up finds its conversation (faulty sidecars swap it)."""
 
-    def earlier(self, sessions: Iterable[Session], found: Session | None, wanted: str) -> Session:
-        """The session ``continue_from`` names, once it may be continued."""
+    def earlier(
+        self, sessions: Iterable[Session], found: Session | None, wanted: str
+    ) -> Session | None:
+        """The session ``continue_from`` names, once it may be continued (``None``: start a
+        new conversation instead; the reference never does)."""
         if found is None:
             raise ConversationNotFoundError(wanted)
         workspace = found.spec.workspace

@@ -43,7 +43,9 @@ def _request_id_validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def give_answer(session: Session, request_id: str, answer: dict[str, Any]) -> dict[str, Any]:
+def give_answer(
+    session: Session, request_id: str, answer: dict[str, Any], via: str = "rest"
+) -> dict[str, Any]:
     """Answer ``request_id`` of ``session`` with a valid ``PermissionAnswer`` body."""
     gate = session.gate
     unknown = AnswerRefusedError(
@@ -52,7 +54,7 @@ def give_answer(session: Session, request_id: str, answer: dict[str, Any]) -> di
     if gate is None:
         raise unknown
     try:
-        answered_at = gate.answer(request_id, answer["decision"], answer.get("message", ""))
+        answered_at = gate.answer(request_id, answer["decision"], answer.get("message", ""), via)
     except UnknownRequestError:
         raise unknown from None
     except NotPendingError as exc:
@@ -103,7 +105,7 @@ def ws_reply(session: Session, message: Any) -> dict[str, Any] | None:
         reason = problems[0].reason if problems else "request_id must be a string"
         return _refused("invalid", "invalid permission reply", {"reason": reason})
     try:
-        give_answer(session, request_id, answer)
+        give_answer(session, request_id, answer, via="websocket")
     except AnswerRefusedError as exc:
         return _refused(exc.outcome, exc.message, exc.details)
     return None

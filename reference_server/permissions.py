@@ -101,7 +101,9 @@ class NotPendingError(Exception):
 
 
 @dataclass
-class _Pending:
+class Pending:
+    """A request waiting for its answer."""
+
     call_id: str
     tool: str
     args: dict[str, Any]
@@ -129,8 +131,9 @@ class PermissionGate:
         self.policy = policy
         self.timeout = timeout
         self._ids = itertools.count(1)
-        self._always: set[str] = set()
-        self._pending: dict[str, _Pending] = {}
+        self.always: set[str] = set()
+        """The scopes answered ``allow_always`` (run without asking from then on)."""
+        self._pending: dict[str, Pending] = {}
         self._settled: dict[str, tuple[str, str | None]] = {}
         """request id -> (answered | expired | ended, the decision that stands)."""
 
@@ -142,21 +145,21 @@ class PermissionGate:
         self, emit: Emit, call_id: str, tool: str, args: Mapping[str, Any]
     ) -> ToolPermission:
         action, scope = self.policy.decide(tool, args)
-        if action == "allow" or scope in self._always:
+        if action == "allow" or scope in self.always:
             return ALLOWED
         if action == "deny":
             return ToolPermission(False, POLICY_DENIED)
-        return await self._ask(emit, call_id, tool, args, scope)
+        return await self.ask(emit, call_id, tool, args, scope)
 
     def expiry(self) -> str:
         then = datetime.now(UTC) + timedelta(seconds=self.timeout)
         return then.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-    async def _ask(
+    async def ask(
         self, emit: Emit, call_id: str, tool: str, args: Mapping[str, Any], scope: str
     ) -> ToolPermission:
         request_id = f"perm-{next(self._ids)}"
-        pending = _Pending(
+        pending = Pending(
             call_id,
             tool,
             relevant_args(tool, args),
@@ -187,7 +190,7 @@ class PermissionGate:
         self,
         emit: Emit,
         request_id: str,
-        pending: _Pending,
+        pending: Pending,
         decision: Decision,
         message: str,
         by: str,
@@ -204,14 +207,16 @@ class PermissionGate:
             data["message"] = message or DENIED
         emit("permission_resolved", data)
         if decision == "allow_always":
-            self._always.add(pending.scope)
+            self.always.add(pending.scope)
         if decision == "deny":
             return ToolPermission(False, message or DENIED)
         return ALLOWED
 
-    def answer(self, request_id: str, decision: Decision, message: str = "") -> str:
-        """Answer a waiting request; returns when it was answered. Raises
-        :class:`UnknownRequestError` or :class:`NotPendingError`."""
+    def answer(
+        self, request_id: str, decision: Decision, message: str = "", via: str = "rest"
+    ) -> str:
+        """Answer a waiting request (``via`` rest or websocket); returns when it was
+        answered. Raises :class:`UnknownRequestError` or :class:`NotPendingError`."""
         pending = self._pending.get(request_id)
         if pending is not None and not pending.answer.done():
             pending.answer.set_result((decision, message))

@@ -33,6 +33,7 @@ def add_faulty_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--max-retained-sessions", type=int, default=None, help="[MAX_RETAINED_SESSIONS]"
     )
     p.add_argument("--bash-timeout", type=float, default=None, help="[BASH_TIMEOUT]")
+    p.add_argument("--permission-timeout", type=float, default=None, help="[PERMISSION_TIMEOUT]")
     p.set_defaults(func=run_faulty)
 
 
@@ -55,6 +56,7 @@ def run_faulty(args: argparse.Namespace) -> int:
         session_retention=args.session_retention,
         max_retained_sessions=args.max_retained_sessions,
         bash_timeout=args.bash_timeout,
+        permission_timeout=args.permission_timeout,
         log_level="warn",
     )
     config.workspace_dir.mkdir(parents=True, exist_ok=True)
