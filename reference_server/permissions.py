@@ -65,7 +65,8 @@ class PermissionPolicy:
         for tool, value in raw.items():
             if isinstance(value, Mapping):
                 tools[tool] = value["default"]
-                rules = tuple(CommandRule(r["pattern"], r["action"]) for r in value["commands"])
+                commands = value.get("commands", ())
+                rules = tuple(CommandRule(r["pattern"], r["action"]) for r in commands)
             else:
                 tools[tool] = value
         return cls(tools, rules)
