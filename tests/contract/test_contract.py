@@ -240,3 +240,11 @@ class TestRequestSchema:
     def test_status_for_unknown_outcome_raises(self) -> None:
         with pytest.raises(KeyError, match="createSession has no outcome"):
             contract.status_for("createSession", "teapot")
+
+
+def test_optional_events_are_events_of_optional_profiles() -> None:
+    rules = stream_rules()
+    assert set(rules.optional_events) == CONVERSATION_EVENT_TYPES
+    assert set(rules.optional_events) <= rules.event_types
+    profiles = contract.load_profiles()
+    assert set(rules.optional_events.values()) <= set(profiles.names) - {profiles.base}
