@@ -27,8 +27,8 @@ from fakes.tools import (
     tool_definitions,
 )
 from fakes.workspace_files import ToolError
+from reference_server.history_format import chat_messages
 from reference_server.runtime import (
-    EarlierTurn,
     EventSink,
     RunResult,
     RuntimeFailure,
@@ -57,31 +57,6 @@ def confined_tools(sandbox: Sandbox | None) -> ToolsFactory:
         return ConfinedWorkspaceTools(spec.workspace, bash_timeout, sandbox=sandbox)
 
     return factory
-
-
-def chat_history(turns: tuple[EarlierTurn, ...]) -> list[dict[str, Any]]:
-    """The earlier turns of a follow-up as chat messages, in order: each prompt, then each
-    answer of the model (its text and tool calls) followed by the tools' results."""
-    messages: list[dict[str, Any]] = []
-    for turn in turns:
-        messages.append({"role": "user", "content": turn.prompt})
-        for step in turn.steps:
-            assistant: dict[str, Any] = {"role": "assistant", "content": step.text or None}
-            if step.tools:
-                assistant["tool_calls"] = [
-                    {
-                        "id": t.call_id,
-                        "type": "function",
-                        "function": {"name": t.tool, "arguments": json.dumps(dict(t.args))},
-                    }
-                    for t in step.tools
-                ]
-            messages.append(assistant)
-            messages += [
-                {"role": "tool", "tool_call_id": t.call_id, "content": t.result_text}
-                for t in step.tools
-            ]
-    return messages
 
 
 class FakeOpenCodeRuntime:
@@ -128,7 +103,7 @@ class FakeOpenCodeRuntime:
         messages: list[dict[str, Any]] = []
         if spec.effective_system_prompt:
             messages.append({"role": "system", "content": spec.effective_system_prompt})
-        messages += chat_history(spec.history)
+        messages += chat_messages(spec.history)
         messages.append({"role": "user", "content": spec.prompt})
         definitions = self.declarations(spec.model.enabled_tools)
         last_text = ""

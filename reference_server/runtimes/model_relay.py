@@ -26,7 +26,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from reference_server.runtime import ModelConfig
+from reference_server.history_format import with_history
+from reference_server.runtime import EarlierTurn, ModelConfig
 
 log = logging.getLogger("reference_server.runtimes.opencode")
 
@@ -53,6 +54,8 @@ class Lease:
     model: ModelConfig = field(repr=False)
     failure: ModelFailure | None = None
     requests: int = 0
+    history: tuple[EarlierTurn, ...] = field(default=(), repr=False)
+    """A follow-up's earlier turns: put before OpenCode's own messages in every request."""
 
 
 class ModelRelay:
@@ -93,12 +96,12 @@ class ModelRelay:
         if self._http is not None:
             await self._http.close()
 
-    def lease(self, model: ModelConfig) -> Lease:
+    def lease(self, model: ModelConfig, history: tuple[EarlierTurn, ...] = ()) -> Lease:
         """Take the least recently used free slot (there is one per concurrent session)."""
         if not self._free:
             raise RuntimeError("no free model slot: more sessions than MAX_CONCURRENT_SESSIONS")
         slot, _ = self._free.popitem(last=False)
-        lease = Lease(slot, model)
+        lease = Lease(slot, model, history=history)
         self._leases[slot] = lease
         return lease
 
@@ -168,6 +171,7 @@ class ModelRelay:
             return _error(404, f"no session holds {body.get('model')!r}")
         lease.requests += 1
         body = only_enabled_tools(body, lease.model.enabled_tools)
+        body = with_history(lease.model.rules.api.name, body, lease.history)
         return await self._forward(request, lease, lease.model.request_body(**body))
 
     async def _forward(

@@ -204,7 +204,7 @@ class OpenCodeRuntime:
     async def _run_on(
         self, process: OpenCodeProcess, spec: SessionSpec, sink: EventSink
     ) -> RunResult:
-        lease = self.relay.lease(spec.model)
+        lease = self.relay.lease(spec.model, spec.history)
         channel: SessionChannel | None = None
         before = _snapshot(spec.workspace)
         try:

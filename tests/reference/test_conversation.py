@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from contract import status_for
+from reference_server.history_format import with_history
 from reference_server.permissions import PermissionPolicy
 from reference_server.runtime import (
     AssistantStep,
@@ -196,3 +197,29 @@ async def test_a_follow_up_sends_the_earlier_turns_in_the_providers_format(
     assert roles[-1][1] == "again"
     status = (await sidecar.client.status(second)).json()
     assert status["continued_from"] == first
+
+
+def test_the_relay_puts_the_earlier_turns_before_a_runtimes_own_messages() -> None:
+    turn = EarlierTurn(
+        "first",
+        (
+            AssistantStep("", (ToolExchange("c1", "bash", {"command": "ls"}, {"error": "no"}),)),
+            AssistantStep("done", ()),
+        ),
+    )
+    chat = {"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "2nd"}]}
+    spliced = with_history("openai_chat", chat, (turn,))["messages"]
+    assert [m["role"] for m in spliced] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
+    assert spliced[3]["content"] == "Error: no" and spliced[-1]["content"] == "2nd"
+    anthropic = {"system": "S", "messages": [{"role": "user", "content": "2nd"}]}
+    spliced = with_history("anthropic_messages", anthropic, (turn,))["messages"]
+    assert [m["role"] for m in spliced] == ["user", "assistant", "user", "assistant", "user"]
+    assert spliced[2]["content"][0]["tool_use_id"] == "c1"
+    assert with_history("openai_chat", chat, ()) is chat
