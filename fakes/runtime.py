@@ -63,6 +63,7 @@ class FakeOpenCodeRuntime:
     """Implements :class:`reference_server.runtime.Runtime`."""
 
     name = "fake"
+    gates_tools = True
 
     def __init__(
         self,

@@ -196,6 +196,13 @@ async def create_session(request: web.Request) -> web.Response:
     session_id_var.set(body["session_id"])
     earlier = _earlier(body, request)
     policy = body.get("permissions")
+    if policy is not None and not request.app[runtime_key].gates_tools:
+        raise ApiError(
+            op,
+            "invalid",
+            "this sidecar's runtime cannot ask before a tool runs",
+            {"field": "permissions", "reason": f"not supported by runtime {config.runtime}"},
+        )
     try:
         session = store.create(
             _spec(body, request, earlier),

@@ -208,6 +208,12 @@ class Runtime(Protocol):
 
     name: str
 
+    @property
+    def gates_tools(self) -> bool:
+        """Whether it awaits ``sink.authorize`` before each tool runs: a session created
+        with ``permissions`` needs it, and the server refuses one on a runtime that does not
+        (rather than let its tools run unasked)."""
+
     async def start(self) -> None:
         """Acquire what the runtime needs (child processes, HTTP sessions)."""
 

@@ -119,6 +119,9 @@ class OpenCodeRuntime:
     """Implements :class:`reference_server.runtime.Runtime` on ``opencode serve``."""
 
     name = "opencode"
+    gates_tools = False
+    """OpenCode runs its tools itself: no call reaches ``sink.authorize`` yet (left for the
+    shared ``opencode serve`` whose tools call out to the sidecar; STREAM_RULES.md#permissions)."""
 
     def __init__(self, settings: OpenCodeSettings) -> None:
         self.settings = settings
