@@ -155,6 +155,12 @@ def test_the_follow_up_works_in_the_same_workspace(conversation: Conversation) -
     if not calls:
         precondition_failed("AGENT-TOOL-SEMANTICS", f"{SECOND}: no bash call was reported")
     result = conversation.second.result_of(calls[0])
+    if result is None:
+        ended = conversation.second.events[-1] if conversation.second.events else None
+        precondition_failed(
+            "SSE-TOOL-PAIRING",
+            f"{SECOND}: the bash call got no tool_result (the run ended {ended})",
+        )
     shown = result.get("output") if isinstance(result, dict) else result
     check(
         shown == f"{conversation.note}\n",
