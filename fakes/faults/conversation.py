@@ -34,8 +34,6 @@ from reference_server.runtime import (
 )
 from reference_server.sessions import Session
 
-FOLLOWUP = ("FOLLOWUP-HISTORY", "FOLLOWUP-WORKSPACE", "FOLLOWUP-OWN-KEY")
-
 
 # ------------------------------------------------------------------ follow-ups
 @dataclass
