@@ -14,6 +14,8 @@ import aiohttp
 import pytest
 
 from contract import status_for
+from fakes.runtime import FakeOpenCodeRuntime
+from reference_server.app import create_app
 from reference_server.history_format import with_history
 from reference_server.permissions import PermissionPolicy
 from reference_server.runtime import (
@@ -23,9 +25,12 @@ from reference_server.runtime import (
     SessionSpec,
     ToolExchange,
 )
+from reference_server.serve import running
 from reference_server.sessions import spec_from_record, spec_record
-from suites.clientkit.client import session_body
-from tests.reference.conftest import Sidecar
+from suites.clientkit.client import AsyncSidecarClient, model_config, session_body
+from tests.reference.conftest import Sidecar, base_config
+
+ASK = {"bash": "ask"}
 
 
 def test_bash_rules_are_globs_over_the_whole_command_first_match_wins() -> None:
@@ -223,3 +228,25 @@ def test_the_relay_puts_the_earlier_turns_before_a_runtimes_own_messages() -> No
     assert [m["role"] for m in spliced] == ["user", "assistant", "user", "assistant", "user"]
     assert spliced[2]["content"][0]["tool_use_id"] == "c1"
     assert with_history("openai_chat", chat, ()) is chat
+
+
+async def test_a_runtime_that_cannot_ask_refuses_a_session_with_permissions(
+    tmp_path: Path, model_server: Any
+) -> None:
+    config = base_config(tmp_path)
+    config.workspace_dir.mkdir(parents=True)
+    runtime = FakeOpenCodeRuntime(read_timeout=config.model_read_timeout)
+    runtime.gates_tools = False  # as the real OpenCode runtime today
+    body = {
+        **session_body(str(uuid.uuid4()), "hi", model_config("quick", model_server.url)),
+        "permissions": ASK,
+    }
+    async with running(create_app(config, runtime), config) as url:
+        client = AsyncSidecarClient(url)
+        refused = await client.call("createSession", json=body)
+        assert refused.status_code == status_for("createSession", "invalid")
+        assert refused.json()["details"]["field"] == "permissions"
+        body.pop("permissions")
+        created = await client.call("createSession", json=body)
+        assert created.status_code == status_for("createSession", "created")
+        await client.http.aclose()
