@@ -62,10 +62,13 @@ def operations() -> dict[str, Operation]:
             op = item[method]
             outcomes: dict[str, int] = {}
             for code, response in op["responses"].items():
-                outcome = _resolve(doc, response).get("x-outcome")
+                resolved = _resolve(doc, response)
+                outcome = resolved.get("x-outcome")
                 if outcome is None:
                     raise ValueError(f"{op['operationId']} response {code} has no x-outcome")
-                outcomes[outcome] = int(code)
+                # a status may answer more than one reason (x-also-outcomes): each its name
+                for name in (outcome, *resolved.get("x-also-outcomes", ())):
+                    outcomes[name] = int(code)
             result[op["operationId"]] = Operation(
                 operation_id=op["operationId"],
                 method=method.upper(),

@@ -62,6 +62,8 @@ class StreamRules:
     event_types: frozenset[str]
     id_pattern: re.Pattern[str]
     unnumbered_events: frozenset[str]
+    optional_events: Mapping[str, str]
+    """Event -> the optional profile whose feature alone emits it."""
     first_event: str
     first_statuses: frozenset[str]
     terminal_rules: tuple[TerminalRule, ...]
@@ -154,6 +156,7 @@ def stream_rules() -> StreamRules:
         event_types=frozenset(p.stem for p in EVENTS_DIR.glob("*.json")),
         id_pattern=re.compile(raw["event_id"]["pattern"]),
         unnumbered_events=frozenset(raw["unnumbered_events"]),
+        optional_events=dict(raw.get("optional_events", {})),
         first_event=raw["first_event"]["event"],
         first_statuses=frozenset(raw["first_event"]["status"]),
         terminal_rules=tuple(

@@ -15,7 +15,7 @@ from aiohttp import web
 from contract import provider_rules
 from fakes.model_audit import audit_request
 from fakes.model_recording import RecordedRequest, recorder_key, scenarios_key, unmet_needs
-from fakes.scenarios import Scenario, Turn
+from fakes.scenarios import Scenario, Turn, bindings_of
 
 _ids = itertools.count(1)
 TITLE_REPLY = "Coding session"
@@ -40,8 +40,8 @@ def turn_for(scenario: Scenario, body: dict[str, Any], tools: bool) -> tuple[Tur
     if not tools:
         return Turn(chunks=(TITLE_REPLY,)), 0
     messages = body.get("messages") or []
-    index = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant")
-    return scenario.turn(index), index
+    script_index, index = scenario.turn_index(messages)
+    return scenario.turn(script_index).bound(bindings_of(messages)), index
 
 
 async def _stream(request: web.Request, model: str, turn: Turn, index: int) -> web.StreamResponse:

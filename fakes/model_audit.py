@@ -9,6 +9,7 @@ suites judge from the recorded values (``GET /_fake/requests``), with the same r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,73 @@ class Audit:
     traceparent: str | None = None
     """The W3C trace context the request carried (the ``traced`` clauses judge it)."""
     tracestate: str | None = None
+    conversation: list[dict[str, Any]] = field(default_factory=list)
+    """The request's turns in one form for both wire formats (:func:`conversation_of`)."""
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p
+        )
+    return ""
+
+
+def _chat_items(message: dict[str, Any]) -> list[dict[str, Any]]:
+    role = message.get("role")
+    if role == "user":
+        return [{"role": "user", "text": _text(message.get("content"))}]
+    if role == "tool":
+        text = _text(message.get("content"))
+        return [{"role": "tool", "call_id": message.get("tool_call_id"), "text": text}]
+    if role != "assistant":
+        return []
+    calls = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        try:
+            args = json.loads(function.get("arguments") or "{}")
+        except ValueError:
+            args = function.get("arguments")
+        calls.append({"id": call.get("id"), "name": function.get("name"), "args": args})
+    return [{"role": "assistant", "text": _text(message.get("content")), "tool_calls": calls}]
+
+
+def _messages_items(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content")
+    blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+    if message.get("role") == "assistant":
+        calls = [
+            {"id": b.get("id"), "name": b.get("name"), "args": b.get("input")}
+            for b in blocks
+            if isinstance(b, dict) and b.get("type") == "tool_use"
+        ]
+        return [{"role": "assistant", "text": _text(blocks), "tool_calls": calls}]
+    items: list[dict[str, Any]] = []
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "tool_result":
+            text = _text(block.get("content"))
+            items.append({"role": "tool", "call_id": block.get("tool_use_id"), "text": text})
+        elif "text" in block:
+            items.append({"role": "user", "text": str(block["text"])})
+    return items
+
+
+def conversation_of(api: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The request's messages, system prompt left out, as items ``{"role": "user", "text"}``,
+    ``{"role": "assistant", "text", "tool_calls": [{"id", "name", "args"}]}`` and
+    ``{"role": "tool", "call_id", "text"}``, in order, whichever wire format carried them."""
+    messages = body.get("messages")
+    read = _messages_items if api == "anthropic_messages" else _chat_items
+    items: list[dict[str, Any]] = []
+    for message in messages if isinstance(messages, list) else []:
+        if isinstance(message, dict):
+            items += read(message)
+    return items
 
 
 def audit_request(
@@ -71,4 +139,5 @@ def audit_request(
         problems=problems,
         traceparent=headers.get("traceparent"),
         tracestate=headers.get("tracestate"),
+        conversation=conversation_of(api.name, body),
     )

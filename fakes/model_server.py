@@ -194,10 +194,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if not tools:  # e.g. an agent asking for a session title: not part of the script
         turn, index = Turn(chunks=(TITLE_REPLY,)), 0
     else:
-        index = sum(
-            1 for m in body["messages"] if isinstance(m, dict) and m.get("role") == "assistant"
-        )
-        turn = scenario.turn(index).bound(bindings_of(body["messages"]))
+        script_index, index = scenario.turn_index(body["messages"])
+        turn = scenario.turn(script_index).bound(bindings_of(body["messages"]))
     if turn.fault == "http_status":
         status = int(turn.fault_value)
         kind = "rate_limit_error" if status == 429 else "server_error"

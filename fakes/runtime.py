@@ -28,7 +28,13 @@ from fakes.tools import (
     tool_definitions,
 )
 from fakes.workspace_files import ToolError
-from reference_server.runtime import EventSink, RunResult, RuntimeFailure, SessionSpec
+from reference_server.history_format import chat_messages
+from reference_server.runtime import (
+    EventSink,
+    RunResult,
+    RuntimeFailure,
+    SessionSpec,
+)
 from reference_server.sandbox import Sandbox
 from reference_server.tracing import client_trace_config, model_call_span
 
@@ -59,6 +65,7 @@ class FakeOpenCodeRuntime:
     """Implements :class:`reference_server.runtime.Runtime`."""
 
     name = "fake"
+    gates_tools = True
 
     def __init__(
         self,
@@ -100,6 +107,7 @@ class FakeOpenCodeRuntime:
         messages: list[dict[str, Any]] = []
         if spec.effective_system_prompt:
             messages.append({"role": "system", "content": spec.effective_system_prompt})
+        messages += chat_messages(spec.history)
         messages.append({"role": "user", "content": spec.prompt})
         definitions = self.declarations(spec.model.enabled_tools)
         last_text = ""
@@ -134,6 +142,9 @@ class FakeOpenCodeRuntime:
                 raise ToolError(f"tool {name!r} is not enabled for this session")
             if not isinstance(args, dict):
                 raise ToolError("arguments must be a JSON object")
+            permission = await sink.authorize(call["id"], name, args)
+            if not permission.allowed:
+                raise ToolError(permission.message)
             output = await tools.run(name, args)
             sink.tool_result(call["id"], name, success_result(output))
             content = output

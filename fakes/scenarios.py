@@ -86,11 +86,37 @@ STREAM_ONLY_FAULTS = frozenset({"malformed_chunk", "drop_connection", "endless",
 play them."""
 
 
+def _is_prompt(message: Any) -> bool:
+    """A user message with text of its own (not only tool results, as Anthropic's are)."""
+    if not isinstance(message, dict) or message.get("role") != "user":
+        return False
+    content = message.get("content")
+    if isinstance(content, list):
+        return any(isinstance(p, dict) and p.get("type", "text") == "text" for p in content)
+    return True
+
+
+def _is_answer(message: Any) -> bool:
+    return isinstance(message, dict) and message.get("role") == "assistant"
+
+
 @dataclass(frozen=True)
 class Scenario:
     id: str
     description: str
     turns: tuple[Turn, ...]
+    per_prompt: bool = False
+    """Count turns from the conversation's last prompt (a follow-up plays the script from
+    its start), rather than from the first."""
+
+    def turn_index(self, messages: list[Any]) -> tuple[int, int]:
+        """(the script's turn for a request holding ``messages``, the number of assistant
+        messages in it: what names the turn's tool call ids, unique in a conversation)."""
+        answers = sum(1 for m in messages if _is_answer(m))
+        if not self.per_prompt:
+            return answers, answers
+        last_prompt = max((i for i, m in enumerate(messages) if _is_prompt(m)), default=-1)
+        return sum(1 for m in messages[last_prompt + 1 :] if _is_answer(m)), answers
 
     @property
     def needs_stream(self) -> bool:
@@ -157,7 +183,8 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: at {where}: {first.message}")
     if raw["id"] != path.stem:
         raise ScenarioError(f"{path}: at id: {raw['id']!r} must equal the file name {path.stem!r}")
-    return Scenario(raw["id"], raw["description"], tuple(_turn(t) for t in raw["turns"]))
+    turns = tuple(_turn(t) for t in raw["turns"])
+    return Scenario(raw["id"], raw["description"], turns, bool(raw.get("per_prompt", False)))
 
 
 def load_scenarios(directory: Path = SCENARIO_DIR) -> dict[str, Scenario]:

@@ -80,6 +80,8 @@ EMBEDDED_SETTINGS: dict[str, Any] = {
     # room for conformance's recorded runs to be read at once (``recording_room``)
     "max_concurrent_sessions": 6,
     "bash_timeout": 1.0,
+    # an unanswered permission request is denied after it (PERMISSION-TIMEOUT waits it out)
+    "permission_timeout": 1.0,
     # short enough to wait out while the other suites run (the retention watch), long enough
     # for every suite that reuses a finished session (conformance, for its whole run)
     "session_retention": 25.0,

@@ -11,10 +11,12 @@ from aiohttp.typedefs import Middleware
 from contract import operations
 from reference_server import handlers
 from reference_server.config import Config
+from reference_server.conversation import FollowUps
 from reference_server.hooks import StreamHooks
 from reference_server.keys import (
     Lifecycle,
     config_key,
+    follow_ups_key,
     hooks_key,
     lifecycle_key,
     runtime_key,
@@ -30,6 +32,7 @@ from reference_server.middleware import (
     timing_middleware,
 )
 from reference_server.open_streams import OpenStreams
+from reference_server.permission_routes import answer_permission
 from reference_server.runtime import Runtime
 from reference_server.sessions import SessionStore
 from reference_server.storage import Storage
@@ -50,6 +53,7 @@ HANDLERS: Mapping[str, Handler] = {
     "streamSession": stream_session,
     "websocketSession": websocket_session,
     "cancelSession": handlers.cancel_session,
+    "answerPermission": answer_permission,
 }
 
 
@@ -92,7 +96,9 @@ def create_app(
         storage=storage,
         retention=config.session_retention,
         max_retained=config.max_retained_sessions,
+        permission_timeout=config.permission_timeout,
     )
+    app[follow_ups_key] = FollowUps()
     for op in operations().values():
         app.router.add_route(op.method, op.path, HANDLERS[op.operation_id], name=op.operation_id)
     app.router.add_routes(list(extra_routes))

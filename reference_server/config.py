@@ -200,6 +200,16 @@ class Config:
         parse=int,
         valid=_positive,
     )
+    permission_timeout: float = setting(
+        "seconds a permission request waits for the backend's answer; then it is denied and a "
+        "permission_resolved event (by timeout) says so",
+        default=300.0,
+        env="PERMISSION_TIMEOUT",
+        flag="--permission-timeout",
+        parse=float,
+        valid=_positive,
+        verify="--permission-timeout",
+    )
     opencode_bin: str | None = setting(
         "the `opencode` binary (default: ./.opencode/node_modules/.bin, then PATH)",
         env="OPENCODE_BIN",

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from contract import status_for, validate_component
+from reference_server.conversation import ConversationNotFoundError, ConversationRunningError
 from reference_server.errors import ApiError
 from reference_server.event_log import utc_now
 from reference_server.keys import (
     config_key,
+    follow_ups_key,
     lifecycle_key,
     runtime_key,
     store_key,
@@ -20,9 +23,10 @@ from reference_server.keys import (
 )
 from reference_server.logs import session_id_var
 from reference_server.lookup import session_or_error
+from reference_server.permissions import PermissionPolicy
 from reference_server.runtime import ModelConfig, SessionSpec
 from reference_server.sandbox import Sandbox
-from reference_server.sessions import SessionExistsError, SessionLimitError
+from reference_server.sessions import Session, SessionExistsError, SessionLimitError
 
 JSON_TYPE = "application/json"
 REDACTED = "***"
@@ -81,7 +85,11 @@ def _scrub(text: str, secret: object) -> str:
 
 
 async def _read_create_body(request: web.Request) -> dict[str, Any]:
-    op = "createSession"
+    return await read_json_body(request, "createSession", "CreateSessionRequest")
+
+
+async def read_json_body(request: web.Request, op: str, component: str) -> dict[str, Any]:
+    """The request's JSON object, valid against ``component``; else the operation's 400/415."""
     if request.content_type != JSON_TYPE:
         raise ApiError(
             op,
@@ -98,7 +106,7 @@ async def _read_create_body(request: web.Request) -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise ApiError(op, "invalid", "request body must be a JSON object", {"field": ""})
-    problems = validate_component("CreateSessionRequest", body)
+    problems = validate_component(component, body)
     if problems:
         model_config = body.get("model_config")
         secret = model_config.get("api_key") if isinstance(model_config, dict) else None
@@ -118,14 +126,48 @@ async def _read_create_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _spec(body: dict[str, Any], request: web.Request) -> SessionSpec:
+def _earlier(body: dict[str, Any], request: web.Request) -> Session | None:
+    """The finished session ``continue_from`` names (404/409 when it cannot be continued)."""
+    wanted = body.get("continue_from")
+    if wanted is None:
+        return None
+    store = request.app[store_key]
+    try:
+        return request.app[follow_ups_key].earlier(store.running(), store.get(wanted), wanted)
+    except ConversationNotFoundError:
+        raise ApiError(
+            "createSession",
+            "continued_not_found",
+            "the session to continue was not found",
+            {"continue_from": wanted},
+        ) from None
+    except ConversationRunningError:
+        raise ApiError(
+            "createSession",
+            "conversation_running",
+            "the conversation's current turn is still running",
+            {"continue_from": wanted},
+        ) from None
+
+
+def _workspace(request: web.Request, session_id: str, earlier: Session | None) -> Path:
+    """Where a session's tools work: its own directory, or its conversation's."""
+    if earlier is not None:
+        return earlier.spec.workspace
+    return request.app[store_key].workspace_for(session_id)
+
+
+def _spec(body: dict[str, Any], request: web.Request, earlier: Session | None) -> SessionSpec:
     mc = body["model_config"]
     session_id = body["session_id"]
+    history = request.app[follow_ups_key].history(earlier) if earlier is not None else ()
     return SessionSpec(
         session_id=session_id,
         prompt=body["prompt"],
         system_prompt=body.get("system_prompt"),
-        workspace=request.app[store_key].workspace_for(session_id),
+        workspace=_workspace(request, session_id, earlier),
+        history=history,
+        continued_from=earlier.session_id if earlier is not None else None,
         model=ModelConfig(
             provider=mc["provider"],
             model=mc["model"],
@@ -152,8 +194,20 @@ async def create_session(request: web.Request) -> web.Response:
         )
     store = request.app[store_key]
     session_id_var.set(body["session_id"])
+    earlier = _earlier(body, request)
+    policy = body.get("permissions")
+    if policy is not None and not request.app[runtime_key].gates_tools:
+        raise ApiError(
+            op,
+            "invalid",
+            "this sidecar's runtime cannot ask before a tool runs",
+            {"field": "permissions", "reason": f"not supported by runtime {config.runtime}"},
+        )
     try:
-        session = store.create(_spec(body, request))
+        session = store.create(
+            _spec(body, request, earlier),
+            PermissionPolicy.from_body(policy) if policy is not None else None,
+        )
     except SessionExistsError:
         raise ApiError(
             op, "duplicate", "session already exists", {"session_id": body["session_id"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from reference_server.config import Config
+from reference_server.conversation import FollowUps
 from reference_server.hooks import StreamHooks
 from reference_server.open_streams import OpenStreams
 from reference_server.runtime import Runtime
@@ -26,3 +27,4 @@ telemetry_key = web.AppKey("telemetry", Telemetry)
 hooks_key = web.AppKey("stream_hooks", StreamHooks)
 lifecycle_key = web.AppKey("lifecycle", Lifecycle)
 streams_key = web.AppKey("streams", OpenStreams)
+follow_ups_key = web.AppKey("follow_ups", FollowUps)

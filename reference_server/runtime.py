@@ -22,6 +22,13 @@ Rules every runtime follows:
   executed.
 * ``spec.model.api_key`` is a secret: never put it in an event, a log line or
   an exception message.
+* Before a tool runs, the runtime awaits ``sink.authorize(call_id, tool, args)``
+  (after reporting the ``tool_call``): the server's permission gate, the one call
+  of the sink that may wait (for the backend's answer). A refusal is the tool's
+  error (its ``message`` is what the model receives); the tool never runs.
+* ``spec.history`` holds the earlier turns of the conversation a follow-up continues
+  (``POST /sessions`` ``continue_from``): the model's first request carries them, in
+  order, before ``spec.prompt``. Empty for a session that starts a conversation.
 
 Implementations: ``fakes.runtime.FakeOpenCodeRuntime`` (a small real agent
 loop) and ``reference_server.runtimes.opencode.OpenCodeRuntime`` (the real
@@ -82,6 +89,53 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class ToolExchange:
+    """One tool call of an earlier turn and its result (tools.yaml's success or error)."""
+
+    call_id: str
+    tool: str
+    args: Mapping[str, Any]
+    result: Mapping[str, Any] | None = None
+    """``None``: the turn ended before the tool reported a result."""
+
+    @property
+    def result_text(self) -> str:
+        """What the model received for it: the output, or ``Error: <error>``."""
+        result = self.result or {"error": "the tool did not finish"}
+        if "error" in result:
+            return f"Error: {result['error']}"
+        return str(result.get("output", ""))
+
+
+@dataclass(frozen=True)
+class AssistantStep:
+    """One answer of the model in an earlier turn: its text, then the tools it called."""
+
+    text: str = ""
+    tools: tuple[ToolExchange, ...] = ()
+
+
+@dataclass(frozen=True)
+class EarlierTurn:
+    """One earlier session of the conversation: its prompt and what the agent did."""
+
+    prompt: str
+    steps: tuple[AssistantStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolPermission:
+    """The permission gate's answer for one tool call."""
+
+    allowed: bool
+    message: str = ""
+    """When refused: what the model receives as the tool's error."""
+
+
+ALLOWED = ToolPermission(True)
+
+
+@dataclass(frozen=True)
 class SessionSpec:
     """Everything a runtime needs to run one session."""
 
@@ -91,6 +145,10 @@ class SessionSpec:
     workspace: Path
     """The session's own directory (``WORKSPACE_DIR/<session_id>``); it exists."""
     system_prompt: str | None = None
+    history: tuple[EarlierTurn, ...] = ()
+    """The earlier turns a follow-up continues, oldest first (empty: a new conversation)."""
+    continued_from: str | None = None
+    """The session this one continues (``continue_from``), if any."""
 
     @property
     def effective_system_prompt(self) -> str | None:
@@ -143,11 +201,22 @@ class EventSink(Protocol):
         """One model request ended: ``ok``, or its failure code (model.yaml
         ``failure_codes``), after ``seconds`` (to its last byte). Metrics only."""
 
+    async def authorize(self, call_id: str, tool: str, args: Mapping[str, Any]) -> ToolPermission:
+        """May ``tool`` run now? The session's permission policy decides, asking the backend
+        when it says ``ask`` (this may wait, until an answer or PERMISSION_TIMEOUT)."""
+        ...
+
 
 class Runtime(Protocol):
     """A pluggable agent runtime."""
 
     name: str
+
+    @property
+    def gates_tools(self) -> bool:
+        """Whether it awaits ``sink.authorize`` before each tool runs: a session created
+        with ``permissions`` needs it, and the server refuses one on a runtime that does not
+        (rather than let its tools run unasked)."""
 
     async def start(self) -> None:
         """Acquire what the runtime needs (child processes, HTTP sessions)."""

@@ -26,13 +26,19 @@ from opentelemetry import trace
 from contract import retention_rules, stream_rules
 from reference_server.event_log import Event, EventLog, LogClosedError, utc_now
 from reference_server.logs import session_id_var
+from reference_server.permissions import PermissionGate, PermissionPolicy
 from reference_server.runtime import (
+    ALLOWED,
+    AssistantStep,
+    EarlierTurn,
     ModelConfig,
     OutputStream,
     RunResult,
     Runtime,
     RuntimeFailure,
     SessionSpec,
+    ToolExchange,
+    ToolPermission,
 )
 from reference_server.storage import Storage, StoredSession
 from reference_server.telemetry import Telemetry
@@ -64,6 +70,8 @@ class Session:
     """Loaded from the store at startup (this process did not create it)."""
     started: float = field(default_factory=time.monotonic)
     """When this process accepted it (``time.monotonic``): durations are measured from here."""
+    gate: PermissionGate | None = None
+    """Its permission policy and requests (``None``: created without ``permissions``)."""
 
     @property
     def session_id(self) -> str:
@@ -87,7 +95,17 @@ class Session:
             "files_modified": list(self.files_modified),
             "error": self.error,
             "last_event_id": self.log.last_id,
+            **self._conversation_view(),
         }
+
+    def _conversation_view(self) -> dict[str, Any]:
+        """Fields only a client that used follow-ups or permissions sees."""
+        view: dict[str, Any] = {}
+        if self.gate is not None:
+            view["pending_permissions"] = [] if self.log.closed else self.gate.pending()
+        if self.spec.continued_from is not None:
+            view["continued_from"] = self.spec.continued_from
+        return view
 
     def emit(self, event: str, data: Mapping[str, Any]) -> Event | None:
         """Append to the log (stamped), keeping the status view in step; no-op once finished."""
@@ -146,6 +164,14 @@ def spec_record(spec: SessionSpec) -> dict[str, Any]:
     return record
 
 
+def _turn_from_record(record: Mapping[str, Any]) -> EarlierTurn:
+    steps = tuple(
+        AssistantStep(step["text"], tuple(ToolExchange(**tool) for tool in step["tools"]))
+        for step in record["steps"]
+    )
+    return EarlierTurn(record["prompt"], steps)
+
+
 def spec_from_record(record: Mapping[str, Any]) -> SessionSpec:
     model = dict(record["model"])
     model["enabled_tools"] = tuple(model.get("enabled_tools", ()))
@@ -155,6 +181,8 @@ def spec_from_record(record: Mapping[str, Any]) -> SessionSpec:
         model=ModelConfig(api_key="", **model),
         workspace=Path(record["workspace"]),
         system_prompt=record.get("system_prompt"),
+        history=tuple(_turn_from_record(t) for t in record.get("history", ())),
+        continued_from=record.get("continued_from"),
     )
 
 
@@ -235,6 +263,12 @@ class SessionSink:
         for call_id, (_, _, tool) in list(self._tools.items()):
             self._end_tool(call_id, tool, "unfinished")
 
+    async def authorize(self, call_id: str, tool: str, args: Mapping[str, Any]) -> ToolPermission:
+        gate = self._session.gate
+        if gate is None:
+            return ALLOWED
+        return await gate.authorize(self._session.emit, call_id, tool, args)
+
 
 class SessionExistsError(Exception):
     """The session id is taken."""
@@ -258,8 +292,12 @@ class SessionStore:
         retention: float = retention_rules().default_seconds,
         max_retained: int = retention_rules().default_max_finished,
         clock: Callable[[], float] = time.monotonic,
+        permission_timeout: float = 300.0,
     ) -> None:
         self._runtime = runtime
+        self.permission_timeout = permission_timeout
+        self.gate_class: type[PermissionGate] = PermissionGate
+        """What a session created with ``permissions`` gets (faulty sidecars swap it)."""
         self._retention = retention
         self._max_retained = max_retained
         self._clock = clock
@@ -309,8 +347,9 @@ class SessionStore:
     def workspace_for(self, session_id: str) -> Path:
         return self._workspace_dir / session_id
 
-    def create(self, spec: SessionSpec) -> Session:
-        """Register and start a session (raises if the id is taken or the limit reached)."""
+    def create(self, spec: SessionSpec, permissions: PermissionPolicy | None = None) -> Session:
+        """Register and start a session (raises if the id is taken or the limit reached);
+        ``permissions``: its policy (POST /sessions ``permissions``), ``None`` when absent."""
         if spec.session_id in self._sessions:
             raise SessionExistsError(spec.session_id)
         if len(self.running()) >= self._max_running:
@@ -320,6 +359,8 @@ class SessionStore:
         if self.storage is not None:
             committer = self.storage.committer(spec.session_id)
         session = Session(spec=spec, log=EventLog(self._telemetry.event_emitted, committer))
+        if permissions is not None:
+            session.gate = self.gate_class(permissions, self.permission_timeout)
         if self.storage is not None:
             self.storage.add_session(spec.session_id, session.created_at, spec_record(spec))
         self._sessions[spec.session_id] = session
@@ -413,6 +454,8 @@ class SessionStore:
             )
         finally:
             sink.close()
+            if session.gate is not None:
+                session.gate.end()
             self._finish(session)
             self._telemetry.session_finished(session.status, time.monotonic() - session.started)
             log.info(
@@ -431,6 +474,8 @@ class SessionStore:
         session.cancelled_at = utc_now()
         data = {**stream_rules().cancel_data, "progress": session.progress, "reason": reason}
         session.emit(stream_rules().cancel_event, data)
+        if session.gate is not None:  # an answer from now on finds the session ended
+            session.gate.end()
         await self._stop_task(session, grace)
         await self._flushed([session], grace)
 

@@ -22,6 +22,7 @@ from reference_server.event_log import Event
 from reference_server.hooks import WebSocketFilter
 from reference_server.keys import hooks_key, streams_key
 from reference_server.lookup import session_or_error
+from reference_server.permission_routes import REPLY_FIELD, ws_reply
 from reference_server.sessions import Session
 from reference_server.streaming import ResumeError, check_resume_point, follow_log
 
@@ -65,13 +66,16 @@ class WebSocketWriter:
             self.request.transport.close()
 
 
-def _resume_point(message: Any, session: Session) -> int | None:
+def _parsed(message: Any) -> Any:
+    try:
+        return json.loads(message)
+    except (TypeError, ValueError):
+        return None
+
+
+def _resume_point(body: Any, session: Session) -> int | None:
     """The id a first message resumes after (``ResumeError`` when it is not a valid one)."""
     field = stream_rules().websocket.resume_field
-    try:
-        body = json.loads(message)
-    except (TypeError, ValueError):
-        body = None
     after = body.get(field) if isinstance(body, dict) else None
     if not isinstance(after, int) or isinstance(after, bool) or after < 0:
         raise ResumeError(
@@ -82,22 +86,35 @@ def _resume_point(message: Any, session: Session) -> int | None:
 
 
 async def _first_message(ws: web.WebSocketResponse, session: Session) -> int | None:
-    """Wait ``resume_wait_seconds`` for the client's resume message."""
+    """Wait ``resume_wait_seconds`` for the client's resume message (a permission reply
+    instead is answered, and resumes nothing)."""
     try:
         message = await ws.receive(timeout=stream_rules().websocket.resume_wait_seconds)
     except TimeoutError:
         return None
     if message.type == WSMsgType.TEXT:
-        return _resume_point(message.data, session)
+        body = _parsed(message.data)
+        if isinstance(body, dict) and REPLY_FIELD in body:
+            await _answer(ws, session, body)
+            return None
+        return _resume_point(body, session)
     if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
         raise ConnectionResetError("the client closed before the first frame")
     raise ResumeError("the first message must be a JSON text frame", {})
 
 
-async def _ignore_incoming(ws: web.WebSocketResponse) -> None:
-    """Read (and ignore) later client messages, so pings and the close handshake work."""
-    async for _message in ws:
-        pass
+async def _answer(ws: web.WebSocketResponse, session: Session, body: Any) -> None:
+    refused = ws_reply(session, body)
+    if refused is not None:
+        await ws.send_str(json.dumps(refused))
+
+
+async def _read_incoming(ws: web.WebSocketResponse, session: Session) -> None:
+    """Read later client messages: permission replies are answered, the rest ignored (so
+    pings and the close handshake work)."""
+    async for message in ws:
+        if message.type == WSMsgType.TEXT:
+            await _answer(ws, session, _parsed(message.data))
 
 
 async def websocket_session(request: web.Request) -> web.StreamResponse:
@@ -134,7 +151,7 @@ async def _follow(
     sender = asyncio.create_task(
         follow_log(request, session, stream.resume_after(), WebSocketWriter(request, ws, stream))
     )
-    receiver = asyncio.create_task(_ignore_incoming(ws))
+    receiver = asyncio.create_task(_read_incoming(ws, session))
     try:
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     finally:

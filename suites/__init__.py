@@ -6,6 +6,7 @@ SUITES = (
     "lifecycle_model",
     "security",
     "agent",
+    "conversation",
     "pact",
     "retention",
     "soak",

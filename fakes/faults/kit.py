@@ -135,5 +135,9 @@ class DelegatingRuntime:
     def not_ready_reason(self) -> str | None:
         return self.inner.not_ready_reason()
 
+    @property
+    def gates_tools(self) -> bool:
+        return self.inner.gates_tools
+
     async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
         return await self.inner.run(spec, sink)

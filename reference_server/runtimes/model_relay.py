@@ -29,7 +29,8 @@ import aiohttp
 from aiohttp import web
 from opentelemetry import context as otel_context
 
-from reference_server.runtime import ModelConfig
+from reference_server.history_format import with_history
+from reference_server.runtime import EarlierTurn, ModelConfig
 from reference_server.tracing import client_trace_config, model_call_span
 
 log = logging.getLogger("reference_server.runtimes.opencode")
@@ -62,6 +63,8 @@ class Lease:
     """The session's trace context: its model requests carry it (``traceparent``)."""
     observe: Callable[[str, float], None] | None = field(default=None, repr=False)
     """Told each model request's outcome and seconds (the session sink's ``model_call``)."""
+    history: tuple[EarlierTurn, ...] = field(default=(), repr=False)
+    """A follow-up's earlier turns: put before OpenCode's own messages in every request."""
 
 
 class ModelRelay:
@@ -108,13 +111,14 @@ class ModelRelay:
         model: ModelConfig,
         session_id: str = "",
         observe: Callable[[str, float], None] | None = None,
+        history: tuple[EarlierTurn, ...] = (),
     ) -> Lease:
         """Take the least recently used free slot (there is one per concurrent session);
         called from the session's run, whose trace context the lease keeps."""
         if not self._free:
             raise RuntimeError("no free model slot: more sessions than MAX_CONCURRENT_SESSIONS")
         slot, _ = self._free.popitem(last=False)
-        lease = Lease(slot, model, session_id=session_id, observe=observe)
+        lease = Lease(slot, model, session_id=session_id, observe=observe, history=history)
         self._leases[slot] = lease
         return lease
 
@@ -184,6 +188,7 @@ class ModelRelay:
             return _error(404, f"no session holds {body.get('model')!r}")
         lease.requests += 1
         body = only_enabled_tools(body, lease.model.enabled_tools)
+        body = with_history(lease.model.rules.api.name, body, lease.history)
         before, started = lease.failure, time.monotonic()
         with model_call_span(lease.session_id, lease.model, lease.trace) as call:
             response = await self._forward(request, lease, lease.model.request_body(**body))

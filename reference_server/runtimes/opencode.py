@@ -121,6 +121,9 @@ class OpenCodeRuntime:
     """Implements :class:`reference_server.runtime.Runtime` on ``opencode serve``."""
 
     name = "opencode"
+    gates_tools = False
+    """OpenCode runs its tools itself: no call reaches ``sink.authorize`` yet (left for the
+    shared ``opencode serve`` whose tools call out to the sidecar; STREAM_RULES.md#permissions)."""
 
     def __init__(self, settings: OpenCodeSettings) -> None:
         self.settings = settings
@@ -207,7 +210,7 @@ class OpenCodeRuntime:
     async def _run_on(
         self, process: OpenCodeProcess, spec: SessionSpec, sink: EventSink
     ) -> RunResult:
-        lease = self.relay.lease(spec.model, spec.session_id, sink.model_call)
+        lease = self.relay.lease(spec.model, spec.session_id, sink.model_call, spec.history)
         channel: SessionChannel | None = None
         before = _snapshot(spec.workspace)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -15,6 +16,8 @@ from suites.clientkit.recording import record
 from suites.plugin.claims import claimed_operations, served
 from suites.plugin.fixtures import HELLO_WRITE, LONG_RUNNING, SessionFactory
 from suites.plugin.target import TargetOptions
+
+PARAM = re.compile(r"\{([^}]+)\}")
 
 
 @pytest.mark.clause("SECRET-NEVER-ECHOED")
@@ -55,6 +58,11 @@ def test_api_key_appears_in_no_response_or_event(
     check(not leaks, "the api_key must appear in no response or event", "nowhere", leaks)
 
 
+def path_of(op: Operation, session_id: str) -> str:
+    """The operation's path, every parameter filled with ``session_id`` (a request id too)."""
+    return op.url_path(**{name: session_id for name in PARAM.findall(op.path)})
+
+
 @pytest.mark.clause("AUTH-REQUIRED")
 def test_routes_need_the_bearer_token(
     target: TargetOptions,
@@ -68,13 +76,12 @@ def test_routes_need_the_bearer_token(
     live = sessions.start(HELLO_WRITE)
 
     def authenticated(op: Operation) -> httpx.Response:
-        path = op.url_path(session_id=live) if "{session_id}" in op.path else op.path
-        return sidecar.http.request(op.method, path, timeout=10.0)
+        return sidecar.http.request(op.method, path_of(op, live), timeout=10.0)
 
     for op in claimed_operations(target):
         if op.public or not served(op, authenticated):
             continue
-        path = op.url_path(session_id=some_id) if "{session_id}" in op.path else op.path
+        path = path_of(op, some_id)
         for headers in (
             {},
             {"Authorization": "Bearer wrong-secret"},

@@ -81,6 +81,13 @@ class TargetOptions:
         parse=float,
         metavar="SECONDS",
     )
+    permission_timeout: float | None = setting(
+        "the target's PERMISSION_TIMEOUT in seconds, to check PERMISSION-TIMEOUT (at most 30 s; "
+        "default: skip it)",
+        flag="--permission-timeout",
+        parse=float,
+        metavar="SECONDS",
+    )
     session_retention: float | None = setting(
         "the target's SESSION_RETENTION in seconds, to check it (default: skip RETENTION-* "
         "and SOAK-CHURN-MEMORY)",

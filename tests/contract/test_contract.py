@@ -24,6 +24,8 @@ SEED_ENDPOINTS = {
     ("GET", "/sessions/{session_id}/status"),
 }
 SEED_STATUS_CODES = {200, 201, 400, 404, 409, 503}
+CONVERSATION_EVENT_TYPES = {"permission_request", "permission_resolved"}
+"""Emitted only in sessions created with ``permissions`` (profile permissions, issue 34)."""
 SEED_EVENT_TYPES = {
     "output",
     "tool_call",
@@ -52,7 +54,7 @@ def test_every_seed_endpoint_status_code_and_event_type_is_in_the_contract() -> 
     assert {(o.method, o.path) for o in ops.values()} >= SEED_ENDPOINTS
     codes = {code for o in ops.values() for code in o.outcomes.values()}
     assert codes >= SEED_STATUS_CODES
-    assert stream_rules().event_types == SEED_EVENT_TYPES
+    assert stream_rules().event_types == SEED_EVENT_TYPES | CONVERSATION_EVENT_TYPES
 
 
 def test_port_3003_is_the_documented_server() -> None:
@@ -85,8 +87,13 @@ def test_every_example_validates_against_its_schema() -> None:
 
 
 def test_each_response_names_an_outcome_unique_within_its_operation() -> None:
+    doc = load_openapi()
     for op in contract.operations().values():
-        assert len(set(op.outcomes.values())) == len(op.outcomes), op.operation_id
+        responses = doc["paths"][op.path][op.method.lower()]["responses"]
+        extra = sum(len(r.get("x-also-outcomes", ())) for r in responses.values())
+        assert len(set(op.outcomes.values())) == len(op.outcomes) - extra, op.operation_id
+    assert contract.status_for("createSession", "conversation_running") == 409
+    assert contract.status_for("answerPermission", "unknown_request") == 404
 
 
 def test_probes_are_public_and_session_routes_are_not() -> None:
@@ -233,3 +240,11 @@ class TestRequestSchema:
     def test_status_for_unknown_outcome_raises(self) -> None:
         with pytest.raises(KeyError, match="createSession has no outcome"):
             contract.status_for("createSession", "teapot")
+
+
+def test_optional_events_are_events_of_optional_profiles() -> None:
+    rules = stream_rules()
+    assert set(rules.optional_events) == CONVERSATION_EVENT_TYPES
+    assert set(rules.optional_events) <= rules.event_types
+    profiles = contract.load_profiles()
+    assert set(rules.optional_events.values()) <= set(profiles.names) - {profiles.base}

@@ -15,7 +15,14 @@ from fakes.model_server import ModelServer
 from fakes.runtime import FakeOpenCodeRuntime
 from fakes.tools import WorkspaceTools
 from fakes.workspace_files import ToolError
-from reference_server.runtime import ModelConfig, RunResult, RuntimeFailure, SessionSpec
+from reference_server.runtime import (
+    ALLOWED,
+    ModelConfig,
+    RunResult,
+    RuntimeFailure,
+    SessionSpec,
+    ToolPermission,
+)
 from suites.clientkit.waiting import until
 
 
@@ -41,6 +48,9 @@ class RecordingSink:
     def model_call(self, outcome: str, seconds: float) -> None:
         assert seconds >= 0
         self.events.append(("model_call", outcome))
+
+    async def authorize(self, call_id: str, tool: str, args: Mapping[str, Any]) -> ToolPermission:
+        return ALLOWED
 
     def kinds(self, kind: str) -> list[Any]:
         return [v for k, v in self.events if k == kind]

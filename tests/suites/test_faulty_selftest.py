@@ -44,6 +44,8 @@ SETTINGS: dict[str, Any] = {
     # room for the recorded runs to be read at once beside the sessions held from the start
     "max_concurrent_sessions": 6,
     "bash_timeout": 1.0,
+    # PERMISSION-TIMEOUT waits it out; the answered requests are answered well within it
+    "permission_timeout": 1.5,
 }
 """What every faulty sidecar is started with (``Config`` fields), and so what verify is told
 it declares (the serve flags, the environment and the verify fields derive from each
@@ -56,6 +58,10 @@ SUITE_SETTINGS: dict[str, dict[str, Any]] = {
     # agent_tools runs five tools, each confined in a child of its own: room for them on a
     # loaded machine (AGENT-MODEL-ENDLESS waits this out)
     "agent": {"session_timeout": 8.0},
+    # the answered permission requests must be answered before PERMISSION_TIMEOUT on a loaded
+    # machine (a late answer is refused, and the call denied by timeout); the expired
+    # session needs room after its expiry (the refused call, a read, the answer)
+    "conversation": {"session_timeout": 10.0, "permission_timeout": 3.0},
     # the model learns that a session finished from what it reads; long_running sessions
     # that time out within its run give it finished sessions to DELETE (cancel_finished_200);
     # a cap of 3 as before the recorded runs wanted 6 (with 6, cancel_finished_200 went

@@ -16,7 +16,9 @@ SECRET = "profile-secret"
 DECLARED = ("--heartbeat-interval", "0.5", "--session-timeout", "2.5", "--max-sessions", "3")
 
 
-def _verify(url: str, model_url: str, report: Path, *extra: str) -> dict[str, Any]:
+def _verify(
+    url: str, model_url: str, report: Path, *extra: str, suites: tuple[str, ...] = ("conformance",)
+) -> dict[str, Any]:
     argv = python_module(
         "opencode_sidecar",
         "verify",
@@ -26,8 +28,7 @@ def _verify(url: str, model_url: str, report: Path, *extra: str) -> dict[str, An
         SECRET,
         "--model-endpoint",
         model_url,
-        "--suite",
-        "conformance",
+        *(f"--suite={suite}" for suite in suites),
         "--report",
         str(report),
         *DECLARED,
@@ -76,3 +77,44 @@ def test_an_unknown_profile_is_refused_naming_the_profiles() -> None:
         "opencode-sidecar verify: error: argument --profile: unknown websockets "
         f"(choose from {', '.join(load_profiles().names)})"
     )
+
+
+CONVERSATION_PROFILES = ("followup", "permissions")
+
+
+def test_a_sidecar_without_conversations_passes_the_rest_unchanged(
+    model_url: str, tmp_path: Path
+) -> None:
+    """An older sidecar (it ignores continue_from and permissions) that claims neither
+    conversation profile passes as before; claiming them, it fails them and nothing else."""
+    others = ",".join(p for p in load_profiles().names if p not in CONVERSATION_PROFILES)
+    argv = faulty_argv("conversations_unsupported", tmp_path / "ws", "--secret", SECRET, *DECLARED)
+    with start_server(argv, stderr=subprocess.DEVNULL) as server:
+        older = _verify(
+            server.url,
+            model_url,
+            tmp_path / "older.json",
+            "--suite",
+            "conversation",
+            "--profile",
+            others,
+        )
+        claimed = _verify(
+            server.url,
+            model_url,
+            tmp_path / "claimed.json",
+            "--suite",
+            "conversation",
+            "--permission-timeout",
+            "1",
+        )
+    profiles = {p["name"]: p["outcome"] for p in older["profiles"]}
+    assert older["verdict"] == "pass" and older["exit_code"] == 0, older["output"]
+    assert all(profiles[p] == "not claimed" for p in CONVERSATION_PROFILES), profiles
+    assert not [c for c in older["clauses"] if c["profile"] in CONVERSATION_PROFILES]
+    assert all(c["outcome"] == "pass" for c in older["clauses"] if c["profile"] == "core")
+
+    outcomes = {p["name"]: p["outcome"] for p in claimed["profiles"]}
+    assert outcomes["followup"] == "fail" and outcomes["permissions"] == "fail", claimed["output"]
+    failed = {c["profile"] for c in claimed["clauses"] if c["outcome"] == "fail"}
+    assert failed == set(CONVERSATION_PROFILES), claimed["output"]
