@@ -69,8 +69,8 @@ def create_app(
         middlewares=[
             *middlewares,
             request_id_middleware,
+            timing_middleware,  # outside error_middleware: it sees the status sent
             error_middleware,
-            timing_middleware,
             auth_middleware,
         ],
     )

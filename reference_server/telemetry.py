@@ -46,6 +46,7 @@ class Telemetry:
         self.runtime_errors = self._counter("runtime_errors")
         f = _family("request_seconds", "histogram")
         self.request_seconds = Histogram(f.name, f.help, f.labels, registry=self.registry)
+        self.requests = self._counter("requests")
 
     def _counter(self, key: str) -> Counter:
         f = _family(key, "counter")
@@ -65,6 +66,10 @@ class Telemetry:
 
     def event_emitted(self, event: Event) -> None:
         self.events_emitted.labels(event.event).inc()
+
+    def request_answered(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.request_seconds.labels(route, method).observe(seconds)
+        self.requests.labels(route, str(status)).inc()
 
     def runtime_error(self, code: str) -> None:
         self.runtime_errors.labels(code).inc()
