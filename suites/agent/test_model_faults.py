@@ -85,7 +85,7 @@ def test_a_model_that_never_finishes_is_ended_by_session_timeout(
 ) -> None:
     run, window = slow_runs().endless, endless_window(target)
     if run is None or window is None:
-        capability_absent("the target's SESSION_TIMEOUT was not declared (--session-timeout)")
+        capability_absent("the target's SESSION_TIMEOUT was not declared", flag="--session-timeout")
     rules = stream_rules()
     index = run.recording.terminal_index()
     if index is None:
@@ -170,11 +170,12 @@ def test_cancel_kills_the_running_bash_command(
     cancelled_run: CancelledRun, target: TargetOptions
 ) -> None:
     if target.workspace is None:
-        capability_absent("the target's workspace is not visible from here (pass --workspace)")
+        capability_absent("the target's workspace is not visible from here", flag="--workspace")
     if target.bash_timeout is not None and target.bash_timeout <= SLOW_COMMAND:
         capability_absent(
             f"the target's bash timeout ({target.bash_timeout:g} s) ends agent_cancel's "
-            f"{SLOW_COMMAND:g} s command by itself; run it with a longer one"
+            f"{SLOW_COMMAND:g} s command by itself; run it with a longer one",
+            flag="--bash-timeout",
         )
     root = target.workspace / cancelled_run.session_id
     if not (root / CANCEL_STARTED_FILE).is_file():
