@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,9 +124,22 @@ class CancelledRun:
     endpoint: str
 
 
+def _wait_for_file(path: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 @pytest.fixture(scope="session")
 def cancelled_run(
-    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
+    sidecar: SidecarClient,
+    model_endpoint: str,
+    api_key: str,
+    max_silence: float,
+    target: TargetOptions,
 ) -> CancelledRun:
     p = plan(AGENT_CANCEL, model_endpoint, api_key, enabled_tools=("bash",))
     session_id = str(uuid.uuid4())
@@ -138,7 +152,10 @@ def cancelled_run(
         precondition_failed(
             "STATUS-200", f"agent_cancel: bash did not start within {BASH_START_WAIT:g} s: {status}"
         )
-    time.sleep(0.1)  # the command runs
+    if target.workspace is not None:  # the command has begun once its first file is there
+        _wait_for_file(target.workspace / session_id / CANCEL_STARTED_FILE, BASH_START_WAIT)
+    else:
+        time.sleep(0.1)  # the command runs
     cancelled = sidecar.cancel(session_id)
     cancelled_at = time.time()
     if cancelled.status_code != CANCEL_OK:
@@ -183,6 +200,12 @@ def test_cancel_kills_the_running_bash_command(
             "AGENT-TOOL-DISK", f"the slow command did not run in {root} (no {CANCEL_STARTED_FILE})"
         )
     late = root / CANCEL_LATE_FILE
+    if late.exists() and late.stat().st_mtime <= cancelled_run.cancelled_at:
+        # on a loaded machine the command may end before DELETE is answered: nothing was
+        # left to kill (a sidecar that kills nothing writes it after the answer)
+        precondition_failed(
+            "CANCEL-200", f"the slow command ended before DELETE was answered ({late} exists)"
+        )
     check(
         not late.exists(),
         f"the bash command running at cancel must be killed: {late} appeared "
