@@ -67,6 +67,14 @@ from contract._openapi import (
     status_for,
 )
 from contract._profiles import Profile, ProfileError, Profiles, load_profiles
+from contract._refusals import (
+    CLIENT_ERRORS,
+    MALFORMED_OUTCOMES,
+    rejection_statuses,
+    server_error_statuses,
+    valid_request_outcomes,
+    valid_request_statuses,
+)
 from contract._retention import RetentionRules, retention_rules
 from contract._schemas import (
     Violation,
@@ -86,8 +94,10 @@ __all__ = [
     "ASYNCAPI_PATH",
     "ASYNCAPI_SCHEMA_PATH",
     "CLAUSES_PATH",
+    "CLIENT_ERRORS",
     "CONTRACT_DIR",
     "EVENTS_DIR",
+    "MALFORMED_OUTCOMES",
     "MODEL_PATH",
     "OPENAPI_PATH",
     "PROFILES_PATH",
@@ -132,15 +142,19 @@ __all__ = [
     "profile_metric_families",
     "provider_rules",
     "providers",
+    "rejection_statuses",
     "request_id_pattern",
     "resolved_component",
     "response_header_schemas",
     "response_schema",
     "retention_rules",
+    "server_error_statuses",
     "soak_rules",
     "status_for",
     "stream_rules",
     "tool_contract",
+    "valid_request_outcomes",
+    "valid_request_statuses",
     "validate_component",
     "validate_event",
     "validate_ws_frame",

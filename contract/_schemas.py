@@ -85,8 +85,10 @@ def _field_of(error: ValidationError) -> str:
     required: Any = error.validator_value
     if error.validator == "required" and isinstance(error.instance, Mapping):
         missing = [p for p in required if p not in error.instance]
-        if missing:
-            parts.append(str(missing[0]))
+        # one error per missing property; its message starts with that property's repr
+        named = [p for p in missing if error.message.startswith(repr(p))]
+        if named or missing:
+            parts.append(str((named or missing)[0]))
     return ".".join(parts)
 
 

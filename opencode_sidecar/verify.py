@@ -82,9 +82,10 @@ EMBEDDED_SETTINGS: dict[str, Any] = {
     "bash_timeout": 1.0,
     # an unanswered permission request is denied after it (PERMISSION-TIMEOUT waits it out)
     "permission_timeout": 1.0,
-    # short enough to wait out while the other suites run (the retention watch), long enough
-    # for every suite that reuses a finished session (conformance, for its whole run)
-    "session_retention": 25.0,
+    # short enough to be over by the time the suites before retention are done (with 25 s
+    # RETENTION-READABLE waited ~8 s of a 52 s run for it); a check going back to a finished
+    # session that expired meanwhile reads another (``retained_run``)
+    "session_retention": 15.0,
     # small, so that RETENTION-CAP and the churn soak fill it fast; large enough to hold
     # what the suites before RETENTION-READABLE finish (else it watches again, alone)
     "max_retained_sessions": 150,

@@ -40,7 +40,7 @@ class ProgressPrinter:
             self.console.print(f"        {note}", style="dim", highlight=False, markup=False)
 
 
-PROFILE_STYLE = {**STYLE, "not claimed": "dim", "not run": "dim"}
+PROFILE_STYLE = {**STYLE, "not claimed": "dim", "not run": "dim", "not verified": "bold yellow"}
 
 
 def render(report: dict[str, Any], console: Console) -> None:

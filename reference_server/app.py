@@ -75,8 +75,8 @@ def create_app(
             *middlewares,
             request_middleware,
             request_id_middleware,
+            timing_middleware,  # outside error_middleware: it sees the status sent
             error_middleware,
-            timing_middleware,
             auth_middleware,
         ],
     )

@@ -9,6 +9,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from reference_server.tracing import current_trace_id
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -26,6 +28,7 @@ _LEVELS = {
     "error": logging.ERROR,
 }
 _RESERVED = set(vars(logging.makeLogRecord({})))
+_SERVER_ERROR = 500
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,6 +58,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class ClientGarbageFilter(logging.Filter):
+    """aiohttp logs a request its parser refuses (a NUL byte in a header, a bad request
+    line) at error level with a traceback, after answering it 400: a client's garbage, not
+    a server fault. Such a record becomes one info line naming the status sent and why."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and exc.code < _SERVER_ERROR:
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.msg, record.args = "request refused by the HTTP parser", None
+            record.status = exc.code
+            record.reason = " ".join(str(exc.message).split())[:200]
+            record.exc_info = record.exc_text = None
+            return logging.getLogger().isEnabledFor(logging.INFO)
+        return True
+
+
 def configure_logging(level: str) -> None:
     """Send every log record to stderr as JSON at ``level`` (LOG_LEVEL)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -63,3 +83,11 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    filter_client_garbage()
+
+
+def filter_client_garbage() -> None:
+    """Install :class:`ClientGarbageFilter` on aiohttp's server logger (once)."""
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientGarbageFilter) for f in server.filters):
+        server.addFilter(ClientGarbageFilter())

@@ -63,20 +63,25 @@ async def add_request_id_header(request: web.Request, response: web.StreamRespon
 
 @web.middleware
 async def timing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Time each request (metrics) and log one line for it."""
+    """Time each request (metrics) and log one line for it, with the status actually sent.
+
+    It runs outside :func:`error_middleware`, so every refusal (an ``ApiError``, aiohttp's
+    own 404/405/413) is already the response it sees; a client that went away mid-answer
+    has no status to record (``null`` in the log, not counted)."""
     started = time.perf_counter()
-    status = 500
+    status: int | None = None
     try:
         response = await handler(request)
         status = response.status
         return response
-    except web.HTTPException as exc:
+    except web.HTTPException as exc:  # a redirect or other non-error answer, re-raised
         status = exc.status
         raise
     finally:
         elapsed = time.perf_counter() - started
         route = request.match_info.route.name or "unmatched"
-        request.app[telemetry_key].request_seconds.labels(route, request.method).observe(elapsed)
+        if status is not None:
+            request.app[telemetry_key].request_answered(route, request.method, status, elapsed)
         log.info(
             "request",
             extra={

@@ -51,6 +51,7 @@ class Telemetry:
         self.heartbeats_sent = self._counter("heartbeats_sent")
         self.runtime_errors = self._counter("runtime_errors")
         self.request_seconds = self._histogram("request_seconds")
+        self.requests = self._counter("requests")
         self.session_seconds = self._histogram("session_seconds", SESSION_BUCKETS)
         self.first_event_seconds = self._histogram("first_event_seconds")
         self.model_call_seconds = self._histogram("model_call_seconds", MODEL_CALL_BUCKETS)
@@ -90,6 +91,10 @@ class Telemetry:
 
     def event_emitted(self, event: Event) -> None:
         self.events_emitted.labels(event.event).inc()
+
+    def request_answered(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.request_seconds.labels(route, method).observe(seconds)
+        self.requests.labels(route, str(status)).inc()
 
     def runtime_error(self, code: str) -> None:
         self.runtime_errors.labels(code).inc()

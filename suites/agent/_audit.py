@@ -47,11 +47,16 @@ def model_requests(model_endpoint: str, scenario: str, marker: str) -> list[Mode
     try:
         response = httpx.get(url, params={"model": scenario}, timeout=10.0)
     except httpx.HTTPError as exc:
-        capability_absent(f"the model endpoint keeps no audit ({url}: {type(exc).__name__})")
+        capability_absent(
+            f"the model endpoint keeps no audit ({url}: {type(exc).__name__}); run without "
+            "--model-endpoint, or point it at `python -m fakes model-server`",
+            flag="--model-endpoint",
+        )
     if not response.is_success:  # the fake model's own route, not the contract's
         capability_absent(
             f"the model endpoint keeps no audit ({url} answered {response.status_code}); "
-            "run without --model-endpoint, or point it at `python -m fakes model-server`"
+            "run without --model-endpoint, or point it at `python -m fakes model-server`",
+            flag="--model-endpoint",
         )
     found = []
     for item in response.json():

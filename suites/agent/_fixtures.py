@@ -242,19 +242,29 @@ def tool_error_run(
     )[0]
 
 
-def bash_timeout_unchecked(target: TargetOptions) -> str | None:
+@dataclass(frozen=True)
+class Unchecked:
+    """Why a clause cannot be checked on a target, and the verify flag that enables it."""
+
+    reason: str
+    flag: str
+
+
+def bash_timeout_unchecked(target: TargetOptions) -> Unchecked | None:
     """Why AGENT-BASH-TIMEOUT cannot be checked on ``target`` (and the flag that fixes it)."""
     limit = target.bash_timeout
     if limit is None or limit > BASH_TIMEOUT_MAX:
         shown = "not declared" if limit is None else f"{limit:g} s"
-        return (
+        return Unchecked(
             f"the target's bash timeout is {shown}; run it with one of at most "
-            f"{BASH_TIMEOUT_MAX:g} s and pass --bash-timeout SECONDS"
+            f"{BASH_TIMEOUT_MAX:g} s",
+            "--bash-timeout",
         )
     if target.session_timeout is not None and target.session_timeout < limit + 1.5:
-        return (
+        return Unchecked(
             f"SESSION_TIMEOUT {target.session_timeout:g} s leaves no time after a bash timeout "
-            f"of {limit:g} s; run the target with SESSION_TIMEOUT >= {limit + 1.5:g} s"
+            f"of {limit:g} s; run the target with SESSION_TIMEOUT >= {limit + 1.5:g} s",
+            "--session-timeout",
         )
     return None
 

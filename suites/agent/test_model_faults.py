@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,7 +86,7 @@ def test_a_model_that_never_finishes_is_ended_by_session_timeout(
 ) -> None:
     run, window = slow_runs().endless, endless_window(target)
     if run is None or window is None:
-        capability_absent("the target's SESSION_TIMEOUT was not declared (--session-timeout)")
+        capability_absent("the target's SESSION_TIMEOUT was not declared", flag="--session-timeout")
     rules = stream_rules()
     index = run.recording.terminal_index()
     if index is None:
@@ -123,9 +124,22 @@ class CancelledRun:
     endpoint: str
 
 
+def _wait_for_file(path: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 @pytest.fixture(scope="session")
 def cancelled_run(
-    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
+    sidecar: SidecarClient,
+    model_endpoint: str,
+    api_key: str,
+    max_silence: float,
+    target: TargetOptions,
 ) -> CancelledRun:
     p = plan(AGENT_CANCEL, model_endpoint, api_key, enabled_tools=("bash",))
     session_id = str(uuid.uuid4())
@@ -138,7 +152,10 @@ def cancelled_run(
         precondition_failed(
             "STATUS-200", f"agent_cancel: bash did not start within {BASH_START_WAIT:g} s: {status}"
         )
-    time.sleep(0.1)  # the command runs
+    if target.workspace is not None:  # the command has begun once its first file is there
+        _wait_for_file(target.workspace / session_id / CANCEL_STARTED_FILE, BASH_START_WAIT)
+    else:
+        time.sleep(0.1)  # the command runs
     cancelled = sidecar.cancel(session_id)
     cancelled_at = time.time()
     if cancelled.status_code != CANCEL_OK:
@@ -170,11 +187,12 @@ def test_cancel_kills_the_running_bash_command(
     cancelled_run: CancelledRun, target: TargetOptions
 ) -> None:
     if target.workspace is None:
-        capability_absent("the target's workspace is not visible from here (pass --workspace)")
+        capability_absent("the target's workspace is not visible from here", flag="--workspace")
     if target.bash_timeout is not None and target.bash_timeout <= SLOW_COMMAND:
         capability_absent(
             f"the target's bash timeout ({target.bash_timeout:g} s) ends agent_cancel's "
-            f"{SLOW_COMMAND:g} s command by itself; run it with a longer one"
+            f"{SLOW_COMMAND:g} s command by itself; run it with a longer one",
+            flag="--bash-timeout",
         )
     root = target.workspace / cancelled_run.session_id
     if not (root / CANCEL_STARTED_FILE).is_file():
@@ -182,6 +200,12 @@ def test_cancel_kills_the_running_bash_command(
             "AGENT-TOOL-DISK", f"the slow command did not run in {root} (no {CANCEL_STARTED_FILE})"
         )
     late = root / CANCEL_LATE_FILE
+    if late.exists() and late.stat().st_mtime <= cancelled_run.cancelled_at:
+        # on a loaded machine the command may end before DELETE is answered: nothing was
+        # left to kill (a sidecar that kills nothing writes it after the answer)
+        precondition_failed(
+            "CANCEL-200", f"the slow command ended before DELETE was answered ({late} exists)"
+        )
     check(
         not late.exists(),
         f"the bash command running at cancel must be killed: {late} appeared "

@@ -87,7 +87,7 @@ def _semantics_hold(run: AgentRun) -> None:
 @pytest.mark.clause("AGENT-TOOL-DISK")
 def test_the_changes_are_on_disk(tools_pair: ToolsPair, target: TargetOptions) -> None:
     if target.workspace is None:
-        capability_absent("the target's workspace is not visible from here (pass --workspace)")
+        capability_absent("the target's workspace is not visible from here", flag="--workspace")
     for run in tools_pair:
         path = target.workspace / run.session_id / NOTES
         actual = path.read_text(encoding="utf-8") if path.is_file() else "missing"
@@ -166,7 +166,10 @@ def test_a_bash_command_past_its_timeout_is_killed_and_the_session_goes_on(
 ) -> None:
     run = slow_runs().bash_timeout
     if run is None:
-        capability_absent(bash_timeout_unchecked(target) or "no bash timeout run")
+        why = bash_timeout_unchecked(target)
+        if why is None:
+            raise RuntimeError("suite bug: the bash timeout run was not started though it could be")
+        capability_absent(why.reason, flag=why.flag)
     limit = target.bash_timeout or 0.0
     calls = _calls(run)
     if len(calls) < 2:

@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from contract import operation, status_for, stream_rules
+from suites.clientkit.reproduce_body import large_body
 from suites.clientkit.sse import SSEEvent, SSEParser
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=30.0)
@@ -91,12 +92,17 @@ def to_curl(request: httpx.Request, secret: str | None = None) -> str:
     for name, value in request.headers.items():
         if name.lower() not in _NOT_REPRODUCED:
             parts += ["-H", _quoted(f"{name}: {value}", secret)]
-    if request.content:
-        parts += ["--data-binary", _quoted(request.content.decode("utf-8", "replace"), secret)]
+    content = request.content
+    # a large body holding the secret stays inline: it must never reach a file or a pipe
+    large = large_body(content) if not (secret and secret.encode() in content) else None
+    if large is not None:
+        parts += ["--data-binary", large.source]
+    elif content:
+        parts += ["--data-binary", _quoted(content.decode("utf-8", "replace"), secret)]
     if stream_rules().media_type in request.headers.get("accept", ""):
         parts.insert(1, "-N")
     parts.append(_quoted(str(request.url), secret))
-    return " ".join(parts)
+    return (large.pipe if large else "") + " ".join(parts)
 
 
 @dataclass

@@ -140,11 +140,16 @@ def requests_with(endpoint: str, scenario: str, word: str) -> list[dict[str, Any
     try:
         response = httpx.get(url, params={"model": scenario}, timeout=10.0)
     except httpx.HTTPError as exc:
-        capability_absent(f"the model endpoint keeps no audit ({url}: {type(exc).__name__})")
+        capability_absent(
+            f"the model endpoint keeps no audit ({url}: {type(exc).__name__}); run without "
+            "--model-endpoint, or point it at `python -m fakes model-server`",
+            flag="--model-endpoint",
+        )
     if not response.is_success:
         capability_absent(
             f"the model endpoint keeps no audit ({url} answered {response.status_code}); "
-            "run without --model-endpoint, or point it at `python -m fakes model-server`"
+            "run without --model-endpoint, or point it at `python -m fakes model-server`",
+            flag="--model-endpoint",
         )
     found = []
     for item in sorted(response.json(), key=lambda i: float(i.get("received_at", 0))):

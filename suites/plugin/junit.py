@@ -6,7 +6,8 @@ them all, and CI cannot tell which check failed. Here each (test, clause) pair i
 testcase named after the test and the clause, with the clause, its profile and level as
 properties, and a failure (expected, actual, reproduce line), an error or a skip with its
 reason. One ``testsuite`` per profile, whose ``outcome`` property says pass, fail, error,
-not claimed or not run. Written with the standard library's ElementTree.
+not verified (every clause skipped), not claimed or not run. Written with the standard
+library's ElementTree.
 """
 
 from __future__ import annotations

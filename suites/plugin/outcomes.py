@@ -22,6 +22,10 @@ EXIT_CODES = {"pass": 0, "fail": 1, "error": 2}
 passing soak check, e.g.)."""
 
 
+NOT_VERIFIED = "not verified"
+"""A claimed profile whose every selected clause skipped (a reader must not take it for PASS)."""
+
+
 @dataclass(frozen=True)
 class TestResult:
     """One test's outcome for a clause."""
@@ -103,7 +107,8 @@ class ClauseRecorder:
 
     def profile_outcomes(self, strict: bool) -> list[dict[str, Any]]:
         """Per profile: ``not claimed``, ``not run`` (claimed, but no clause of it was
-        selected), else its verdict over its clauses (``pass``/``fail``/``error``)."""
+        selected), ``not verified`` (every clause of it skipped: nothing was checked, so it
+        never reads ``pass``), else its verdict over its clauses (``pass``/``fail``/``error``)."""
         result = []
         for profile in self.profiles.profiles:
             ids = [c for c in self.expected if self.profiles.of_clause(c) == profile.name]
@@ -114,6 +119,8 @@ class ClauseRecorder:
                 outcome = "not claimed"
             elif not ids:
                 outcome = "not run"
+            elif counts[Outcome.SKIP.value] == len(ids):
+                outcome = NOT_VERIFIED
             else:
                 outcome = _verdict({c: self.outcome(c) for c in ids}, self, strict)
             result.append(

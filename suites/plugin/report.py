@@ -172,6 +172,7 @@ td, th {{ border: 1px solid #ccc; padding: .2rem .5rem; text-align: left; vertic
 tr.pass td.o {{ color: #17653a; }} tr.fail td.o {{ color: #b00020; font-weight: bold; }}
 tr.error td.o {{ color: #a15c00; font-weight: bold; }} tr.skip td.o {{ color: #666; }}
 tr.not-claimed td, tr.not-run td {{ color: #777; }}
+tr.not-verified td {{ color: #a15c00; font-weight: bold; }}
 td.why {{ font-size: .85rem; color: #444; max-width: 32rem; }}
 td.id {{ white-space: nowrap; font-family: ui-monospace, monospace; font-size: .9rem; }}
 section {{ border-left: 4px solid #b00020; padding-left: 1rem; margin-bottom: 1.5rem; }}
