@@ -51,7 +51,7 @@ class Settling:
         state = "settled" if self.settled else "not settled"
         allowed = rules.churn_allowed(rules.churn_settle_sessions) / 1024
         return (
-            f"then {self.sessions} sessions in {self.rounds} rounds until RSS settled "
+            f"then {self.sessions} sessions in {self.rounds} round(s) until RSS settled "
             f"({state}: KiB per round {steps}; settled at <= {allowed:.0f} KiB)"
         )
 
