@@ -33,6 +33,11 @@ def success_result(output: str) -> dict[str, Any]:
     return {"output": output}
 
 
+TOOL_ERROR_PREFIX = "Error: "
+"""How the text of an error result starts when it goes back to the model (model.yaml
+``tool_results``: a sidecar may prefix it; the Messages API also gets ``is_error``)."""
+
+
 def error_result(message: str) -> dict[str, Any]:
     """The one failed ``tool_result.result`` of every tool (tools.yaml results.error)."""
     return {"error": message or "the tool failed"}

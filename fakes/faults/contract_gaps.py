@@ -1,5 +1,6 @@
 """Faults for what the contract used to leave unsaid (issue 32): an edit that picks the
-first of several matches, workspaces that outlive retention; and a valid variation whose
+first of several matches, an anthropic /v1 doubled, workspaces that outlive retention;
+and a valid variation whose
 memory grows in steps and then settles, as a garbage-collected runtime's heap does."""
 
 from __future__ import annotations
@@ -7,17 +8,19 @@ from __future__ import annotations
 import math
 import mmap
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from fakes.faults.agent import _tools
+from fakes.faults.agent import SpecRewritingRuntime, _tools
 from fakes.faults.fault import Fault
 from fakes.faults.kit import route
 from fakes.tools import WorkspaceTools
 from fakes.workspace_files import ToolError
 from reference_server.keys import store_key
+from reference_server.runtime import Runtime, SessionSpec
 
 
 # ------------------------------------------------------------------ edit uniqueness
@@ -43,6 +46,20 @@ class FirstMatchEdit(WorkspaceTools):
 
 def edit_first_match(app: web.Application) -> None:
     _tools(app, lambda spec, timeout: FirstMatchEdit(spec.workspace, timeout))
+
+
+# ------------------------------------------------------------------ endpoint normalisation
+def _naive_endpoint(spec: SessionSpec) -> SessionSpec:
+    """As a sidecar that appends /v1/messages to whatever base it got: an anthropic
+    endpoint that ends in /v1 gets a second one."""
+    endpoint = spec.model.api_endpoint or ""
+    if spec.model.provider != "anthropic" or not endpoint.rstrip("/").endswith("/v1"):
+        return spec
+    return replace(spec, model=replace(spec.model, api_endpoint=endpoint.rstrip("/") + "/v1"))
+
+
+def anthropic_v1_doubled(inner: Runtime) -> Runtime:
+    return SpecRewritingRuntime(inner, _naive_endpoint)
 
 
 # ------------------------------------------------------------------ workspaces past retention
@@ -103,6 +120,12 @@ FAULTS = [
         "edit replaces the first of several occurrences of oldString instead of refusing",
         catches={"agent": ("AGENT-TOOL-EDIT-UNIQUE",)},
         patch_app=edit_first_match,
+    ),
+    Fault(
+        "anthropic_v1_doubled",
+        "an anthropic api_endpoint ending in /v1 gets /v1/messages appended (/v1/v1/messages)",
+        catches={"agent": ("AGENT-REQUEST-ENDPOINT",)},
+        runtime=anthropic_v1_doubled,
     ),
     Fault(
         "retention_keeps_workspaces",
