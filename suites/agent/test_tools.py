@@ -182,10 +182,10 @@ def test_an_edit_whose_old_string_occurs_twice_is_refused_and_changes_nothing(
         repr(TWICE_CONTENT),
         results[3],
     )
-    if target.workspace is not None:
-        on_disk = target.workspace / edit_ambiguous_run.session_id / TWICE
-        text = on_disk.read_text(errors="replace") if on_disk.is_file() else None
-        check(text == TWICE_CONTENT, f"{on_disk} must be unchanged", TWICE_CONTENT, text)
+    on_disk = None if target.workspace is None else target.workspace / edit_ambiguous_run.session_id
+    if on_disk is not None and (on_disk / TWICE).is_file():  # (where files go: AGENT-TOOL-DISK)
+        text = (on_disk / TWICE).read_text(errors="replace")
+        check(text == TWICE_CONTENT, f"{on_disk / TWICE} must be unchanged", TWICE_CONTENT, text)
 
 
 def _seconds(start: str, end: str) -> float:
