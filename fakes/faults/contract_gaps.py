@@ -19,6 +19,7 @@ from fakes.faults.fault import Fault
 from fakes.faults.kit import route
 from fakes.tools import WorkspaceTools
 from fakes.workspace_files import ToolError
+from reference_server.errors import ApiError
 from reference_server.keys import store_key
 from reference_server.runtime import Runtime, SessionSpec
 
@@ -66,6 +67,24 @@ def anthropic_v1_doubled(inner: Runtime) -> Runtime:
 def keep_workspaces(app: web.Application) -> None:
     """Sessions leave retention, their workspace directories stay (disk grows)."""
     setattr(app[store_key], "remove_workspace", lambda session_id: None)  # noqa: B010
+
+
+# ------------------------------------------------------------------ /ws past retention
+def ws_upgrade_before_lookup(app: web.Application) -> None:
+    """``GET /ws`` checks the upgrade before it looks the session up: a plain GET of a
+    session past retention answers 426, not 404 (a middleware inside the reference's own,
+    so auth and the error body still apply)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if route(request) == WS_ROUTE and not web.WebSocketResponse().can_prepare(request).ok:
+            raise ApiError(WS_ROUTE, "upgrade_required", "websocket upgrade required", {})
+        return await handler(request)
+
+    app.middlewares.append(middleware)
+
+
+WS_ROUTE = "websocketSession"
 
 
 # ------------------------------------------------------------------ heap that settles
@@ -132,6 +151,13 @@ FAULTS = [
         "a session past retention answers 404, but its workspace directory stays on disk",
         catches={"retention": ("RETENTION-WORKSPACE",)},
         patch_app=keep_workspaces,
+    ),
+    Fault(
+        "retention_ws_upgrade_first",
+        "GET /ws answers 426 before it looks the session up: 426, not 404, past retention",
+        catches={"retention": ("RETENTION-EXPIRES",)},
+        evidence={"RETENTION-EXPIRES": "websocketSession"},
+        patch_app=ws_upgrade_before_lookup,
     ),
     Fault(
         "soak_heap_grows_then_settles",
