@@ -14,9 +14,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from contract import tool_contract
+from fakes.confined_tools import ConfinedWorkspaceTools
 from fakes.faults.agent import SpecRewritingRuntime, _tools
 from fakes.faults.fault import Fault
 from fakes.faults.kit import route
+from fakes.faults.sandbox import _fake_runtime
 from fakes.tools import WorkspaceTools
 from fakes.workspace_files import ToolError
 from reference_server.errors import ApiError
@@ -85,6 +88,22 @@ def ws_upgrade_before_lookup(app: web.Application) -> None:
 
 
 WS_ROUTE = "websocketSession"
+
+
+# ------------------------------------------------------------------ no temporary directory
+class NoTmpdirTools(ConfinedWorkspaceTools):
+    """Confined bash without TMPDIR (TMP, TEMP): programs reach for the closed /tmp."""
+
+    def environment(self) -> dict[str, str]:
+        names = set(tool_contract().sandbox.tmpdir_variables)
+        return {k: v for k, v in super().environment().items() if k not in names}
+
+
+def bash_without_tmpdir(app: web.Application) -> None:
+    runtime = _fake_runtime(app)
+    runtime.tools_factory = lambda spec, timeout: NoTmpdirTools(
+        spec.workspace, timeout, sandbox=runtime.sandbox
+    )
 
 
 # ------------------------------------------------------------------ heap that settles
@@ -158,6 +177,12 @@ FAULTS = [
         catches={"retention": ("RETENTION-EXPIRES",)},
         evidence={"RETENTION-EXPIRES": "websocketSession"},
         patch_app=ws_upgrade_before_lookup,
+    ),
+    Fault(
+        "bash_without_tmpdir",
+        "confined bash runs without TMPDIR: mktemp reaches for the closed /tmp and fails",
+        catches={"security": ("SANDBOX-BASH-TMPDIR",)},
+        patch_app=bash_without_tmpdir,
     ),
     Fault(
         "soak_heap_grows_then_settles",
