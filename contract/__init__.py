@@ -88,7 +88,7 @@ from contract._schemas import (
 )
 from contract._soak import SoakRules, soak_rules
 from contract._stream import StreamRules, TerminalRule, WebSocketRules, stream_rules
-from contract._tools import BashLimits, ToolContract, ToolSpec, tool_contract
+from contract._tools import BashLimits, SandboxPaths, ToolContract, ToolSpec, tool_contract
 
 __all__ = [
     "ASYNCAPI_PATH",
@@ -117,6 +117,7 @@ __all__ = [
     "Profiles",
     "ProviderRules",
     "RetentionRules",
+    "SandboxPaths",
     "SoakRules",
     "StreamRules",
     "TerminalRule",

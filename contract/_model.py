@@ -105,10 +105,19 @@ class ProviderRules:
     key_header: str
     key_format: str
     headers: Mapping[str, str]
+    strip_suffix: str | None = None
+
+    def base(self, api_endpoint: str | None) -> str:
+        """``api_endpoint`` normalised (model.yaml): without trailing slashes, then without
+        the provider's ``strip_suffix`` (anthropic: ``.../v1`` and ``...`` are one base)."""
+        base = (api_endpoint or self.default_endpoint).rstrip("/")
+        if self.strip_suffix and base.endswith(self.strip_suffix):
+            base = base.removesuffix(self.strip_suffix).rstrip("/")
+        return base
 
     def url(self, api_endpoint: str | None) -> str:
         """The request URL for a session's ``model_config.api_endpoint``."""
-        return (api_endpoint or self.default_endpoint).rstrip("/") + self.path
+        return self.base(api_endpoint) + self.path
 
     def key_value(self, api_key: str) -> str:
         return self.key_format.format(api_key=api_key)
@@ -141,6 +150,7 @@ def provider_rules(provider: str) -> ProviderRules:
         key_header=str(entry["key_header"]),
         key_format=str(entry["key_format"]),
         headers={str(k): str(v) for k, v in (entry.get("headers") or {}).items()},
+        strip_suffix=str(entry["strip_suffix"]) if entry.get("strip_suffix") else None,
     )
 
 

@@ -31,6 +31,8 @@ class SoakRules:
     churn_scenario: str
     churn_concurrency: int
     churn_warmup_max_sessions: int
+    churn_settle_sessions: int
+    churn_settle_max_rounds: int
     churn_sessions: int
 
     def rss_allowed(self, baseline: float) -> float:
@@ -70,5 +72,7 @@ def soak_rules() -> SoakRules:
         churn_scenario=str(raw["churn_scenario"]),
         churn_concurrency=int(raw["churn_concurrency"]),
         churn_warmup_max_sessions=int(raw["churn_warmup_max_sessions"]),
+        churn_settle_sessions=int(raw["churn_settle_sessions"]),
+        churn_settle_max_rounds=int(raw["churn_settle_max_rounds"]),
         churn_sessions=int(default["churn_sessions"]),
     )

@@ -62,11 +62,25 @@ class BashLimits:
 
 
 @dataclass(frozen=True)
+class SandboxPaths:
+    """What a confined tool may read besides its workspace (tools.yaml ``sandbox``)."""
+
+    readable: tuple[str, ...]
+    """System paths the reference opens read-only (execute included)."""
+    devices: tuple[str, ...]
+    tmpdir_variables: tuple[str, ...]
+    """The variables that name the session's private temporary directory."""
+    fake_tmpdir: str
+    """That directory, relative to the workspace, on the fake runtime."""
+
+
+@dataclass(frozen=True)
 class ToolContract:
     tools: Mapping[str, ToolSpec]
     success_result: Mapping[str, Any]
     error_result: Mapping[str, Any]
     bash: BashLimits
+    sandbox: SandboxPaths
 
     def result_schema(self) -> dict[str, Any]:
         """The schema of ``tool_result.result``: a success or the error, never both."""
@@ -115,5 +129,11 @@ def tool_contract() -> ToolContract:
         bash=BashLimits(
             timeout_seconds=float(bash["timeout_seconds"]),
             output_cap_bytes=int(bash["output_cap_bytes"]),
+        ),
+        sandbox=SandboxPaths(
+            readable=tuple(str(p) for p in raw["sandbox"]["readable"]),
+            devices=tuple(str(p) for p in raw["sandbox"]["devices"]),
+            tmpdir_variables=tuple(str(v) for v in raw["sandbox"]["tmpdir"]["variables"]),
+            fake_tmpdir=str(raw["sandbox"]["tmpdir"]["fake_runtime"]),
         ),
     )

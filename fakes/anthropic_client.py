@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from contract import tool_contract
+from fakes.tools import TOOL_ERROR_PREFIX
 from reference_server.runtime import EventSink, RuntimeFailure, SessionSpec
 
 DEFAULT_MAX_TOKENS = 4096
@@ -53,6 +54,8 @@ def messages_body(
                 "tool_use_id": message["tool_call_id"],
                 "content": message["content"],
             }
+            if str(message["content"]).startswith(TOOL_ERROR_PREFIX):
+                result["is_error"] = True  # model.yaml tool_results.anthropic_messages
             if (
                 messages
                 and messages[-1]["role"] == "user"

@@ -22,6 +22,7 @@ from fakes.confined_tools import ConfinedWorkspaceTools
 from fakes.tools import (
     BASH_TIMEOUT,
     OUTPUT_CAP,
+    TOOL_ERROR_PREFIX,
     WorkspaceTools,
     error_result,
     success_result,
@@ -151,7 +152,7 @@ class FakeOpenCodeRuntime:
         except ToolError as exc:
             sink.tool_result(call["id"], name, error_result(str(exc)))
             sink.warning(f"{name} failed: {exc}")
-            content = f"Error: {exc}"
+            content = f"{TOOL_ERROR_PREFIX}{exc}"
         return {"role": "tool", "tool_call_id": call["id"], "content": content}
 
     async def _complete(

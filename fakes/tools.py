@@ -13,6 +13,7 @@ import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from contract import tool_contract
@@ -30,6 +31,11 @@ def tool_definitions(enabled: tuple[str, ...]) -> list[dict[str, Any]]:
 def success_result(output: str) -> dict[str, Any]:
     """A ``tool_result.result`` of a tool that did its work (tools.yaml results.success)."""
     return {"output": output}
+
+
+TOOL_ERROR_PREFIX = "Error: "
+"""How the text of an error result starts when it goes back to the model (model.yaml
+``tool_results``: a sidecar may prefix it; the Messages API also gets ``is_error``)."""
 
 
 def error_result(message: str) -> dict[str, Any]:
@@ -64,7 +70,16 @@ class WorkspaceTools(WorkspaceFiles):
     def environment(self) -> dict[str, str]:
         """The whole environment of ``bash``: built from nothing, so none of the sidecar's
         variables (``OPENCODE_SHARED_SECRET``, provider api keys) can reach a command."""
-        return {"PATH": os.defpath + ":/usr/local/bin", "HOME": str(self.root), "LANG": "C.UTF-8"}
+        tmp = str(self.tmpdir)
+        base = {"PATH": os.defpath + ":/usr/local/bin", "HOME": str(self.root), "LANG": "C.UTF-8"}
+        return base | dict.fromkeys(tool_contract().sandbox.tmpdir_variables, tmp)
+
+    @property
+    def tmpdir(self) -> Path:
+        """The session's temporary directory, inside its workspace (tools.yaml
+        ``sandbox.tmpdir``: ``/tmp`` is closed to confined commands); made before each
+        command and removed after it when the command left it empty."""
+        return self.root / tool_contract().sandbox.fake_tmpdir
 
     def shell_argv(self, command: str) -> list[str]:
         """How ``bash`` runs ``command`` (the confined tools prefix the sandbox launcher)."""
@@ -74,6 +89,7 @@ class WorkspaceTools(WorkspaceFiles):
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
         env = self.environment()
+        self.tmpdir.mkdir(exist_ok=True)
         spawn = asyncio.ensure_future(
             asyncio.create_subprocess_exec(
                 *self.shell_argv(command),
@@ -103,6 +119,8 @@ class WorkspaceTools(WorkspaceFiles):
             raise
         finally:
             self._process = None
+            with contextlib.suppress(OSError):
+                self.tmpdir.rmdir()  # gone again unless the command left files there
         text = capped(output, self.output_cap)
         if process.returncode:
             raise ToolError(f"exit code {process.returncode}: {text}")

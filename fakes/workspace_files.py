@@ -24,10 +24,18 @@ class ToolError(Exception):
 
 
 def replace_text(text: str, old: str, new: str, replace_all: object) -> str:
-    """``edit``'s semantics (tools.yaml): the first occurrence, or every one with replaceAll."""
-    if old not in text:
+    """``edit``'s semantics (tools.yaml): the one occurrence, or every one with replaceAll;
+    without it, an ``oldString`` found more than once is refused (as OpenCode's edit)."""
+    found = text.count(old)
+    if not found:
         raise ToolError("oldString not found in the file")
-    return text.replace(old, new) if replace_all is True else text.replace(old, new, 1)
+    if replace_all is True:
+        return text.replace(old, new)
+    if found > 1:
+        raise ToolError(
+            f"found {found} matches for oldString: give more surrounding text, or replaceAll"
+        )
+    return text.replace(old, new, 1)
 
 
 @dataclass

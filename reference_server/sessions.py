@@ -3,13 +3,15 @@
 Retention (``contract/STREAM_RULES.md#retention``): a finished session stays in
 :class:`SessionStore` while less than ``SESSION_RETENTION`` seconds have passed since it
 finished and it is among the ``MAX_RETAINED_SESSIONS`` most recently finished; then it is
-forgotten (its routes answer 404) and the durable store deletes its rows. Finished
-sessions are kept in finish order, so retiring them costs O(retired), never a scan.
+forgotten (its routes answer 404), and :meth:`SessionStore.release` frees what it held:
+the durable store's rows and its workspace directory. Finished sessions are kept in finish
+order, so retiring them costs O(retired), never a scan.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import time
@@ -336,9 +338,18 @@ class SessionStore:
             self._finished.popitem(last=False)
             self._sessions.pop(session_id, None)
             gone.append(session_id)
-        if gone and self.storage is not None:
-            self.storage.delete_sessions(gone)
+        if gone:
+            self.release(gone)
         return len(gone)
+
+    def release(self, session_ids: Sequence[str]) -> None:
+        """Free what sessions that left retention held (STREAM_RULES.md#retention): their
+        rows in the durable store and their workspace directories. Every resource kept for
+        a finished session is let go here, and only here."""
+        if self.storage is not None:
+            self.storage.delete_sessions(list(session_ids))
+        for session_id in session_ids:
+            self.remove_workspace(session_id)
 
     def retention_tick(self) -> float:
         """How often a sweeper should call :meth:`retire_expired` (seconds)."""
@@ -509,4 +520,12 @@ class SessionStore:
             log.warning("runtime ignored cancellation", extra={"session_id": session.session_id})
 
     def remove_workspace(self, session_id: str) -> None:
-        shutil.rmtree(self.workspace_for(session_id), ignore_errors=True)
+        """Delete ``WORKSPACE_DIR/<session_id>/``: in a worker thread while the event loop
+        runs (a large workspace never blocks it), else at once."""
+        remove = functools.partial(shutil.rmtree, self.workspace_for(session_id), True)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            remove()
+            return
+        loop.run_in_executor(None, remove)

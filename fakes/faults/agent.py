@@ -214,7 +214,8 @@ FAULTS = [
     Fault(
         "edit_noop",
         "edit reports success and changes nothing",
-        catches={"agent": ("AGENT-TOOL-SEMANTICS", "AGENT-TOOL-DISK")},
+        # (an ambiguous edit "succeeds" too: AGENT-TOOL-EDIT-UNIQUE)
+        catches={"agent": ("AGENT-TOOL-SEMANTICS", "AGENT-TOOL-DISK", "AGENT-TOOL-EDIT-UNIQUE")},
         evidence={"AGENT-TOOL-SEMANTICS": "read after edit", "AGENT-TOOL-DISK": "notes.txt"},
         patch_app=edit_is_noop,
     ),

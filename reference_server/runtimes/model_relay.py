@@ -230,8 +230,8 @@ class ModelRelay:
                 await response.write_eof()
                 return response
         except TimeoutError:
-            lease.failure = ModelFailure(
-                f"the model sent nothing for {self.read_timeout:g} s", "model_error"
+            lease.failure = ModelFailure(  # model.yaml timeouts.read: silence is model_timeout
+                f"the model sent nothing for {self.read_timeout:g} s", "model_timeout"
             )
             return response if response is not None else _error(504, lease.failure.message)
         except aiohttp.ClientError as exc:

@@ -28,6 +28,8 @@ BASH_TIMEOUT_MAX = 10.0
 none (and the check should stay short)."""
 AGENT_NOT_ENABLED = "agent_not_enabled"
 TOOL_ERROR = "tool_error"
+EDIT_AMBIGUOUS = "agent_edit_ambiguous"
+QUICK = "quick"
 ALL_TOOLS = ("read", "write", "bash", "edit")
 
 
@@ -239,6 +241,27 @@ def tool_error_run(
     """``tool_error``: a read of a file that does not exist, then an answer."""
     return run_sessions(
         sidecar, model_endpoint, [plan(TOOL_ERROR, model_endpoint, api_key)], max_silence
+    )[0]
+
+
+@pytest.fixture(scope="session")
+def anthropic_v1_run(
+    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
+) -> AgentRun:
+    """``quick`` with provider anthropic and an api_endpoint that ends in /v1 (the form
+    the Anthropic SDKs use): model.yaml strips it, so requests still go to /v1/messages."""
+    with_v1 = anthropic_endpoint(model_endpoint) + "/v1"
+    run = plan(QUICK, with_v1, f"{api_key}-v1", provider="anthropic")
+    return run_sessions(sidecar, model_endpoint, [run], max_silence)[0]
+
+
+@pytest.fixture(scope="session")
+def edit_ambiguous_run(
+    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
+) -> AgentRun:
+    """``agent_edit_ambiguous``: an edit whose oldString occurs twice, without replaceAll."""
+    return run_sessions(
+        sidecar, model_endpoint, [plan(EDIT_AMBIGUOUS, model_endpoint, api_key)], max_silence
     )[0]
 
 

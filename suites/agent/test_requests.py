@@ -142,3 +142,20 @@ def test_declared_tools_are_exactly_the_enabled_ones(
         "one declaration per enabled tool, each compatible with contract/tools.yaml",
         problems,
     )
+
+
+@pytest.mark.clause("AGENT-REQUEST-ENDPOINT")
+def test_an_anthropic_endpoint_ending_in_v1_is_not_doubled(anthropic_v1_run: AgentRun) -> None:
+    run = anthropic_v1_run
+    path = provider_rules("anthropic").path
+    requests = run.requests()
+    event, data = run.terminal()
+    check(
+        bool(requests) and all(r.path == path for r in requests) and event == "complete",
+        f"with provider anthropic and api_endpoint {run.config.get('api_endpoint')!r}, "
+        f"requests must go to {path} (model.yaml: a trailing /v1 of an anthropic base is "
+        "stripped, never doubled)",
+        f"requests at {path}, then complete",
+        f"requests at {sorted({r.path for r in requests})} (none: the path it used is "
+        f"unknown to the model); the session ended with {event} {data}",
+    )

@@ -155,6 +155,39 @@ def test_a_failing_tool_call_is_a_tool_error_and_the_session_goes_on(
     )
 
 
+TWICE = "twice.txt"
+TWICE_CONTENT = "same\nsame\n"
+
+
+@pytest.mark.clause("AGENT-TOOL-EDIT-UNIQUE")
+def test_an_edit_whose_old_string_occurs_twice_is_refused_and_changes_nothing(
+    edit_ambiguous_run: AgentRun, target: TargetOptions
+) -> None:
+    calls = _calls(edit_ambiguous_run)
+    tools = [c.get("tool") for c, _ in calls]
+    expected_tools = ["write", "read", "edit", "read"]
+    check(tools == expected_tools, "the tool calls, in order", expected_tools, tools)
+    results = [_result(c, r) for c, r in calls]
+    check(
+        is_error(results[2]),
+        "edit of an oldString that occurs twice, without replaceAll, must end in tools.yaml's "
+        "error result (as OpenCode's edit: the model must give more context or replaceAll)",
+        tool_contract().error_result,
+        results[2],
+    )
+    second_read = str((results[3] or {}).get("output", "")) if is_success(results[3]) else ""
+    check(
+        read_shows(second_read, TWICE_CONTENT) and "other" not in second_read,
+        "the refused edit must change nothing: the read after it shows the file as written",
+        repr(TWICE_CONTENT),
+        results[3],
+    )
+    on_disk = None if target.workspace is None else target.workspace / edit_ambiguous_run.session_id
+    if on_disk is not None and (on_disk / TWICE).is_file():  # (where files go: AGENT-TOOL-DISK)
+        text = (on_disk / TWICE).read_text(errors="replace")
+        check(text == TWICE_CONTENT, f"{on_disk / TWICE} must be unchanged", TWICE_CONTENT, text)
+
+
 def _seconds(start: str, end: str) -> float:
     parse = dt.datetime.fromisoformat
     return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()

@@ -3,9 +3,10 @@
 The example says *which* fields the backend reads (and their example values); the schema
 says how each may vary: an enum becomes a regex of its values, ``date-time`` an RFC 3339
 regex, ``uuid`` the uuid matcher, other scalars match by type. An object the schema leaves
-free (no ``properties``: ``tool_call.args``) or that is one of several shapes
-(``oneOf``/``anyOf``: ``tool_result.result``, a success or an error) is matched only as an
-object: Pact cannot express alternatives, and demanding the example's keys would demand
+free (no ``properties``: ``tool_call.args``) is matched only as an object; one that is one
+of several shapes (``oneOf``/``anyOf``: ``tool_result.result``, a success or an error)
+carries the backend's example but is matched by the type of each value, with no key
+demanded: Pact cannot express alternatives, and demanding the example's keys would demand
 more than the contract (tests/suites/test_pact_satisfiable.py proves it does not).
 """
 
@@ -28,7 +29,9 @@ def matcher_for(schema: dict[str, Any], example: Any) -> Any:
     if "const" in schema:
         return example
     if ("oneOf" in schema or "anyOf" in schema) and isinstance(example, dict):
-        return match.like({})
+        # Every value by type, no key demanded: the example (valid against the schema,
+        # tests/suites/test_pact_examples.py) is written, and either alternative matches.
+        return match.each_value_matches(example, rules=match.like(next(iter(example.values()))))
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), None) if example is not None else "null"

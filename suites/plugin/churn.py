@@ -36,6 +36,8 @@ class Churn:
         self.completed = 0
         self.last: str | None = None
         """The session that finished last."""
+        self.finished: list[str] = []
+        """Every session run to its end, in the order they finished."""
 
     def one(self) -> str:
         """Run one session to its end; returns its id."""
@@ -53,6 +55,7 @@ class Churn:
         self.sidecar.wait_for_status(session_id, stream_rules().ended_statuses, CHURN_WAIT)
         self.completed += 1
         self.last = session_id
+        self.finished.append(session_id)
         return session_id
 
     def run(self, count: int | None = None, seconds: float | None = None) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from contract import retention_rules, status_for, stream_rules
+from contract import load_profiles, retention_rules, status_for, stream_rules
 from suites.clientkit.client import SidecarClient, model_config
 from suites.clientkit.recording import Recording, record
 from suites.plugin.target import TargetOptions
@@ -33,6 +33,8 @@ READ_AT = 0.7
 ENDED = stream_rules().ended_statuses
 FOUND = status_for("getSessionStatus", "status")
 EXPIRED_ROUTES = ("getSessionStatus", "streamSession", "cancelSession")
+WEBSOCKET_ROUTE = "websocketSession"
+"""Read past retention too when the target claims the profile that serves it."""
 FINISH_WAIT = 30.0
 """Seconds the watched session may take to finish."""
 
@@ -112,6 +114,12 @@ class RetentionWatch:
             raise self.failure
 
     @property
+    def expired_routes(self) -> tuple[str, ...]:
+        """Every route naming the session that the target serves (RETENTION-EXPIRES)."""
+        websocket = load_profiles().of_operation(WEBSOCKET_ROUTE)
+        return EXPIRED_ROUTES + ((WEBSOCKET_ROUTE,) if self.target.claims(websocket) else ())
+
+    @property
     def read_at(self) -> float:
         return READ_AT * self.retention
 
@@ -149,7 +157,7 @@ class RetentionWatch:
                 self._read.set()
                 _sleep_until(self.seen_at + retention_rules().gone_by(self.retention))
                 path = {"session_id": self.session_id}
-                for operation_id in EXPIRED_ROUTES:
+                for operation_id in self.expired_routes:
                     self.expired[operation_id] = client.call(operation_id, path=path)
         except BaseException as exc:  # re-raised in the test that waits
             self.failure = exc

@@ -93,6 +93,33 @@ def test_past_retention_every_route_answers_the_expired_outcome(
         expect_error_body(response, f"{operation_id} past retention answers the error body")
 
 
+@pytest.mark.clause("RETENTION-WORKSPACE")
+def test_past_retention_the_workspace_directory_is_gone(
+    retention_watch: RetentionWatch, target: TargetOptions
+) -> None:
+    if target.workspace is None:
+        capability_absent("the suite cannot read the target's WORKSPACE_DIR", flag="--workspace")
+    watch = _judged(retention_watch)
+    watch.wait_gone()
+    expired = watch.expired.get("getSessionStatus")
+    status = retention_rules().expired_status("getSessionStatus")
+    if expired is None or expired.status_code != status:
+        precondition_failed("RETENTION-EXPIRES", "the session was still there past retention")
+    path = target.workspace / watch.session_id
+    deadline = time.monotonic() + retention_rules().sweep_tolerance_seconds
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    check(
+        not path.exists(),
+        "a session past retention must take its workspace directory along (disk must not "
+        "grow with every finished session)",
+        f"no {path}",
+        f"{path} still holds {sorted(p.name for p in path.iterdir())[:10]}"
+        if path.is_dir()
+        else f"{path} exists",
+    )
+
+
 @pytest.mark.clause("RETENTION-CAP")
 def test_beyond_the_cap_the_oldest_finished_session_is_gone(
     sidecar: SidecarClient, target: TargetOptions, model_endpoint: str, api_key: str

@@ -151,3 +151,28 @@ def test_bash_cannot_read_the_sidecars_process(
         "none of the sidecar's secrets",
         found,
     )
+
+
+TMPDIR_SCENARIO = "sandbox_bash_tmpdir"
+TMPDIR_MARKER = "TMP-OK"
+
+
+@pytest.mark.clause("SANDBOX-BASH-TMPDIR")
+def test_bash_has_a_temporary_directory_it_may_write(
+    sidecar: SidecarClient, sessions: SessionFactory, max_silence: float
+) -> None:
+    recording = finished(sidecar, sessions.start(TMPDIR_SCENARIO), max_silence)
+    results = [
+        data.get("result")
+        for event in recording.events
+        if event.event == "tool_result" and isinstance(data := data_of(event), dict)
+    ]
+    if not results:
+        precondition_failed("SSE-TOOL-PAIRING", f"{TMPDIR_SCENARIO}: no tool_result")
+    check(
+        any(isinstance(r, dict) and TMPDIR_MARKER in str(r.get("output", "")) for r in results),
+        "bash must find a temporary directory it may write (TMPDIR, TMP, TEMP: tools.yaml "
+        "sandbox.tmpdir), since /tmp is closed to confined commands: mktemp, write, read back",
+        f"a success result whose output holds {TMPDIR_MARKER}",
+        results,
+    )

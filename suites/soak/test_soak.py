@@ -11,12 +11,18 @@ from dataclasses import dataclass
 import pytest
 
 from contract import SoakRules, retention_rules, soak_rules
-from suites.checks.verdict import capability_absent, check, precondition_failed
+from suites.checks.verdict import (
+    ClauseViolation,
+    capability_absent,
+    check,
+    precondition_failed,
+)
 from suites.clientkit.client import SidecarClient
 from suites.plugin.churn import Churn
 from suites.plugin.fixtures import SessionFactory
 from suites.plugin.outcomes import NOTE
 from suites.plugin.target import RunOptions, TargetOptions
+from suites.soak import _churn
 from suites.soak._footprint import (
     RSS_SAMPLES,
     footprint,
@@ -380,29 +386,29 @@ def test_memory_stays_flat_while_sessions_churn_beyond_retention(
 ) -> None:
     rules = plan.rules
     _rss_or_skip(steady_rss(sidecar, target.pid))
+
+    def rss() -> float:
+        return _rss_or_skip(steady_rss(sidecar, target.pid))
+
     churn = Churn(sidecar, sessions, target, soak_rules().churn_concurrency)
     warmup = _fill_retention(churn, target)
-    before = _rss_or_skip(steady_rss(sidecar, target.pid))
-    started = time.monotonic()
-    if plan.duration is None:
-        completed = churn.run(count=rules.churn_sessions)
-    else:
-        completed = churn.run(seconds=max(plan.duration, 1.0))
-    took = time.monotonic() - started
-    time.sleep(retention_rules().sweep_tolerance_seconds)
-    after = _rss_or_skip(steady_rss(sidecar, target.pid))
-    growth = after - before
-    allowed = rules.churn_allowed(completed)
-    figures = (
-        f"{warmup}; then {completed} sessions in {took:.1f} s: RSS {before / MIB:.1f} -> "
-        f"{after / MIB:.1f} MiB ({growth / 1024:+.0f} KiB, "
-        f"{growth / max(completed, 1) / 1024:.2f} KiB per completed session)"
-    )
-    check(
-        growth <= allowed,
-        "memory must stay flat while finished sessions churn beyond retention",
-        f"RSS growth <= {allowed / 1024:.0f} KiB ({rules.churn_fixed_bytes / MIB:g} MiB + "
-        f"{rules.churn_bytes_per_session} B x {completed} sessions)",
-        figures,
-    )
-    _note(record_property, figures)
+    settling = _churn.settle(churn, rss, rules)
+    count = rules.churn_sessions if plan.duration is None else None
+    seconds = None if plan.duration is None else max(plan.duration, 1.0)
+
+    def measure() -> Timed:
+        measured = _churn.measure(churn, sidecar, rss, rules, count, seconds)
+        return Timed(measured.ok, _churn.figures(measured, target))
+
+    result, note = timed_check(measure, measure())
+    text = f"{warmup}; {settling.text(rules)}; {note}"
+    _note(record_property, text)
+    if not result.ok:
+        raise ClauseViolation(
+            "memory must stay flat while finished sessions churn beyond retention; "
+            + _churn.HOW_TO_TELL,
+            f"RSS growth <= {rules.churn_fixed_bytes / MIB:g} MiB + "
+            f"{rules.churn_bytes_per_session} B x N sessions, once RSS settled",
+            text,
+            _churn.reproduce(target),
+        )

@@ -64,6 +64,10 @@ def test_openai_and_anthropic_rules() -> None:
     assert openai.key_of({"Authorization": "Basic sk-1"}) is None
     anthropic = provider_rules("anthropic")
     assert anthropic.url("http://h") == "http://h/v1/messages"
+    # model.yaml strip_suffix: the SDKs' form of the base is the same base, never doubled
+    for written in ("http://h/v1", "http://h/v1/", "http://h/"):
+        assert anthropic.url(written) == "http://h/v1/messages"
+    assert openai.url("http://h") == "http://h/chat/completions"  # used as written
     assert anthropic.key_of(anthropic.request_headers("sk-2")) == "sk-2"
     assert "anthropic-version" in anthropic.request_headers("k")
     assert set(contract.providers()) == set(

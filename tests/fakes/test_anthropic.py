@@ -70,3 +70,26 @@ async def test_model_faults_over_the_messages_api(
     with pytest.raises(RuntimeFailure) as failure:
         await runtime.run(anthropic(tmp_path, scenario, model), RecordingSink())
     assert failure.value.code == code
+
+
+def test_an_error_result_goes_back_as_a_tool_result_block_with_is_error(tmp_path: Path) -> None:
+    """model.yaml tool_results.anthropic_messages: one user message of tool_result blocks,
+    ``is_error`` on the block of an error result."""
+    from contract._files import MODEL_PATH, load_data
+    from fakes.anthropic_client import messages_body
+
+    rules = load_data(MODEL_PATH)["tool_results"]["anthropic_messages"]["result"]
+    base = spec(tmp_path, "tool_error", "http://127.0.0.1:9")
+    the_spec = replace(base, model=replace(base.model, provider="anthropic"))
+    call = {"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{}"}}
+    chat = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "Error: missing.txt does not exist"},
+    ]
+    body = messages_body(the_spec, chat, [])
+    last = body["messages"][-1]
+    assert last["role"] == rules["role"]
+    [block] = last["content"]
+    assert set(block) == set(rules["content_block"]) | set(rules["on_error"])
+    assert block["type"] == rules["content_block"]["type"] and block["is_error"] is True

@@ -33,11 +33,23 @@ async def test_the_output_cap_cuts_and_says_so(tmp_path: Path) -> None:
         await WorkspaceTools(tmp_path, bash_timeout=0.2).run("bash", {"command": "sleep 3"})
 
 
-async def test_edit_replaces_the_first_occurrence_or_all(tmp_path: Path) -> None:
+async def test_edit_refuses_an_ambiguous_old_string_unless_replace_all(tmp_path: Path) -> None:
+    """tools.yaml edit (as OpenCode's own edit): one occurrence is replaced; several are a
+    tool error that changes nothing, unless replaceAll."""
     tools = WorkspaceTools(tmp_path)
-    await tools.run("write", {"filePath": "a.txt", "content": "x x x"})
-    await tools.run("edit", {"filePath": "a.txt", "oldString": "x", "newString": "y"})
-    assert (tmp_path / "a.txt").read_text() == "y x x"
+    await tools.run("write", {"filePath": "a.txt", "content": "x x w"})
+    with pytest.raises(ToolError, match="2 matches"):
+        await tools.run("edit", {"filePath": "a.txt", "oldString": "x", "newString": "y"})
+    assert (tmp_path / "a.txt").read_text() == "x x w"
+    await tools.run("edit", {"filePath": "a.txt", "oldString": "w", "newString": "y"})
+    assert (tmp_path / "a.txt").read_text() == "x x y"
     args = {"filePath": "a.txt", "oldString": "x", "newString": "z", "replaceAll": True}
     await tools.run("edit", args)
-    assert (tmp_path / "a.txt").read_text() == "y z z"
+    assert (tmp_path / "a.txt").read_text() == "z z y"
+
+
+async def test_bash_gets_a_private_temporary_directory_in_its_workspace(tmp_path: Path) -> None:
+    """tools.yaml sandbox.tmpdir: /tmp is closed to confined commands, TMPDIR is not."""
+    tools = WorkspaceTools(tmp_path, bash_timeout=5)
+    out = await tools.run("bash", {"command": 'f=$(mktemp) && echo hi > "$f" && echo "$f"'})
+    assert Path(out.strip()).parent == tmp_path.resolve() / ".tmp"

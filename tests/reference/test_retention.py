@@ -59,6 +59,34 @@ async def test_beyond_the_cap_the_oldest_finished_session_goes_first(
     assert codes == [retention_rules().expired_status("getSessionStatus"), ok, ok]
 
 
+async def test_a_session_leaving_retention_takes_its_workspace_directory_along(
+    make_sidecar: Callable[..., Any],
+) -> None:
+    """STREAM_RULES.md#retention: disk does not grow with every session either (by time,
+    and by the cap)."""
+    sidecar: Sidecar = await make_sidecar(max_retained_sessions=1, session_retention=1.0)
+    first = await sidecar.start("hello_write")
+    await _finished(sidecar, first)
+    workspace = sidecar.config.workspace_dir
+    assert (workspace / first).is_dir()
+    second = await sidecar.start("hello_write")
+    await _finished(sidecar, second)
+    await sidecar.client.status(first)  # evicted by the cap: gone, workspace too
+    for _ in range(40):
+        if not (workspace / first).exists():
+            break
+        await asyncio.sleep(0.05)
+    assert not (workspace / first).exists()
+    assert (workspace / second).is_dir()
+    await asyncio.sleep(retention_rules().gone_by(1.0))
+    await sidecar.client.status(second)  # expired by time
+    for _ in range(40):
+        if not (workspace / second).exists():
+            break
+        await asyncio.sleep(0.05)
+    assert not (workspace / second).exists()
+
+
 async def test_the_store_deletes_sessions_past_retention_and_reclaims_space(
     tmp_path: Path, model_server: ModelServer
 ) -> None:

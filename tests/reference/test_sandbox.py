@@ -220,3 +220,18 @@ def test_each_abi_handles_only_the_rights_it_knows(abi: int) -> None:
     assert bool(rights & Access.REFER) is (abi >= 2)
     assert bool(rights & Access.TRUNCATE) is (abi >= 3)
     assert bool(rights & Access.IOCTL_DEV) is (abi >= 5)
+
+
+def test_the_launchers_system_paths_are_the_contracts_and_it_imports_no_contract() -> None:
+    """policy.py writes tools.yaml ``sandbox:`` out (the launcher runs before every confined
+    command: importing ``contract`` there cost ~0.3 s per bash call)."""
+    from contract import tool_contract
+    from reference_server.sandbox.policy import DEVICES, SYSTEM_READ_ONLY
+
+    assert tool_contract().sandbox.readable == SYSTEM_READ_ONLY
+    assert tool_contract().sandbox.devices == DEVICES
+    probe = "import sys, reference_server.sandbox.launch; print('contract' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
