@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -38,6 +39,11 @@ class Operation:
 
     def url_path(self, **params: str) -> str:
         return self.path.format(**params)
+
+    def url_path_with(self, value: str) -> str:
+        """The path with every parameter (a session id, a request id, ...) set to ``value``:
+        for checks that walk every operation and only need each route to be reached."""
+        return re.sub(r"\{[^}]+\}", value, self.path)
 
 
 def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import httpx
@@ -16,8 +15,6 @@ from suites.clientkit.recording import record
 from suites.plugin.claims import claimed_operations, served
 from suites.plugin.fixtures import HELLO_WRITE, LONG_RUNNING, SessionFactory
 from suites.plugin.target import TargetOptions
-
-PARAM = re.compile(r"\{([^}]+)\}")
 
 
 @pytest.mark.clause("SECRET-NEVER-ECHOED")
@@ -60,7 +57,7 @@ def test_api_key_appears_in_no_response_or_event(
 
 def path_of(op: Operation, session_id: str) -> str:
     """The operation's path, every parameter filled with ``session_id`` (a request id too)."""
-    return op.url_path(**{name: session_id for name in PARAM.findall(op.path)})
+    return op.url_path_with(session_id)
 
 
 @pytest.mark.clause("AUTH-REQUIRED")

@@ -17,7 +17,6 @@ from suites.clientkit.recording import Recording, record
 from suites.plugin.claims import claimed_operations, served
 from suites.plugin.target import TargetOptions
 
-_PARAM = re.compile(r"\{([^}]+)\}")
 PASSWD_LINE = re.compile(r"root:[^:\n]*:0:0:")
 """A line of /etc/passwd (what an escape to the account database shows)."""
 SECRET_ENV = re.compile(r"OPENCODE_SHARED_SECRET=\S")
@@ -43,7 +42,7 @@ def _bearer(client: SidecarClient) -> dict[str, str]:
 
 def path_of(op: Operation, session_id: str) -> str:
     """The operation's path with every parameter filled with ``session_id``."""
-    return op.url_path(**{name: session_id for name in _PARAM.findall(op.path)})
+    return op.url_path_with(session_id)
 
 
 def call_raw(

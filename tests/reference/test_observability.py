@@ -119,7 +119,7 @@ async def test_every_non_probe_route_needs_the_token(make_sidecar: Any) -> None:
     body = session_body(str(uuid.uuid4()), "x", sidecar.config_for("quick"))
     async with httpx.AsyncClient(base_url=sidecar.url) as anonymous:
         for op in operations().values():
-            path = op.url_path(session_id=session_id) if "{" in op.path else op.path
+            path = op.url_path_with(session_id)
             for auth in (
                 {},
                 {"Authorization": "bearer s3cret-valuE"},
