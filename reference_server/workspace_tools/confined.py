@@ -2,8 +2,9 @@
 
 ``bash`` runs through the sandbox launcher: its workspace read-write, the system's programs
 read-only, nothing else (no other workspace, no store, no sidecar file, no ``/proc``).
-File tools run in a child too (:mod:`reference_server.workspace_tools.confined_io`), confined to the workspace alone:
-the path checks of :class:`~reference_server.workspace_tools.tools.WorkspaceTools` still run first, and the kernel
+File tools run in a child too (:mod:`~reference_server.workspace_tools.confined_io`),
+confined to the workspace alone: the path checks of
+:class:`~reference_server.workspace_tools.tools.WorkspaceTools` still run first, and the kernel
 refuses whatever a link, a race or a missed case would still reach. Tool semantics stay
 in ``WorkspaceTools``; this module only decides where they run.
 """

@@ -1,11 +1,11 @@
-"""``python -I -m reference_server.workspace_tools.confined_io WORKSPACE`` < ``{"tool": ..., "args": ...}``
+"""``python -I -m reference_server.workspace_tools.confined_io WORKSPACE`` < ``{"tool", "args"}``
 
 One file tool call (of either runtime), run in a process confined by Landlock to
 ``WORKSPACE`` alone (read-write; nothing else, not even the system: everything this
 process needs is imported before the rules apply). The call itself is
-:meth:`reference_server.workspace_tools.files.WorkspaceFiles.run_file_tool`, so semantics live in one place
-(a module that imports the standard library alone: this process starts on every call). Prints
-``{"output": ...}`` or ``{"error": ...}`` and the files it modified, as JSON.
+:meth:`~reference_server.workspace_tools.files.WorkspaceFiles.run_file_tool`, so semantics
+live in one place (a module that imports the standard library alone: this process starts
+on every call). Prints ``{"output": ...}`` or ``{"error": ...}`` and the files it modified, as JSON.
 """
 
 from __future__ import annotations

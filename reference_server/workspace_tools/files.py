@@ -20,7 +20,7 @@ from typing import Any
 
 READ_CAP = 256 * 1024
 FILE_TOOLS = ("read", "write", "edit")
-"""The tools of tools.yaml this module runs; ``bash`` is :class:`~reference_server.workspace_tools.tools.WorkspaceTools`'s."""
+"""The tools of tools.yaml this module runs; ``bash`` is ``WorkspaceTools``'s (tools.py)."""
 
 
 class ToolError(Exception):
