@@ -55,6 +55,17 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bash-timeout", type=float, help="seconds a bash command may run [BASH_TIMEOUT]"
     )
+    # SETTING(issue 35): the shared OpenCode's supervision (the real runtime)
+    p.add_argument(
+        "--opencode-probe-interval",
+        type=float,
+        help="seconds between health probes of the shared OpenCode [OPENCODE_PROBE_INTERVAL]",
+    )
+    p.add_argument(
+        "--opencode-wedge-timeout",
+        type=float,
+        help="seconds without an answer before OpenCode is restarted [OPENCODE_WEDGE_TIMEOUT]",
+    )
     p.add_argument("--log-level", choices=["debug", "info", "warn", "error"], help="[LOG_LEVEL]")
     p.add_argument(
         "--metrics-public",
@@ -80,6 +91,8 @@ def server_config(args: argparse.Namespace, env: dict[str, str]) -> Config:
         session_retention=args.session_retention,  # SETTING(issue 22)
         max_retained_sessions=args.max_retained_sessions,  # SETTING(issue 22)
         bash_timeout=args.bash_timeout,  # SETTING(issue 19)
+        opencode_probe_interval=args.opencode_probe_interval,  # SETTING(issue 35)
+        opencode_wedge_timeout=args.opencode_wedge_timeout,  # SETTING(issue 35)
         log_level=args.log_level,
         metrics_require_auth=args.metrics_require_auth,
     )

@@ -67,6 +67,11 @@ class Config:
     """OPENCODE_BIN: the `opencode` binary (default: ./.opencode/node_modules/.bin, then PATH)."""
     opencode_state_dir: Path | None = None
     """OPENCODE_STATE_DIR: OpenCode's HOME and config (default WORKSPACE_DIR/.opencode-state)."""
+    opencode_probe_interval: float = 2.0
+    """OPENCODE_PROBE_INTERVAL: seconds between two health probes of the shared OpenCode."""
+    opencode_wedge_timeout: float = 15.0
+    """OPENCODE_WEDGE_TIMEOUT: seconds the shared OpenCode may go without answering before
+    it is declared wedged: its running sessions end (runtime_error) and it is restarted."""
     session_retention: float = retention_rules().default_seconds
     """SESSION_RETENTION: seconds a finished session (status and event log) stays readable
     after its terminal event; then its routes answer 404 and the store deletes it."""
@@ -133,6 +138,12 @@ class Config:
             opencode_state_dir=Path(env["OPENCODE_STATE_DIR"])
             if env.get("OPENCODE_STATE_DIR")
             else None,
+            opencode_probe_interval=_read(
+                env, "OPENCODE_PROBE_INTERVAL", float, d.opencode_probe_interval, _positive
+            ),
+            opencode_wedge_timeout=_read(
+                env, "OPENCODE_WEDGE_TIMEOUT", float, d.opencode_wedge_timeout, _positive
+            ),
             session_retention=_read(
                 env, "SESSION_RETENTION", float, d.session_retention, _positive
             ),
