@@ -25,12 +25,14 @@ the session and the call; a text refuses the call (a tool error), ``None`` lets 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -120,9 +122,13 @@ class ToolBridge:
         sandbox: Sandbox | None,
         bash_timeout: float,
         output_cap: int,
+        directory: Path,
         gate: ToolGate | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.directory = directory
+        """OpenCode's working directory for every session: paths under it are the
+        session's workspace's."""
         self.bash_timeout = bash_timeout
         self.output_cap = output_cap
         self.gate = gate
@@ -192,6 +198,7 @@ class ToolBridge:
             return {"error": f"tool {tool!r} is not enabled for this session"}
         if self.gate is not None and (refusal := await self.gate(bridged.spec, tool, args)):
             return {"error": refusal}
+        args = rebased(args, self.directory, bridged.spec.workspace)
         task = asyncio.ensure_future(bridged.tools.run(tool, args))
         bridged.calls.add(task)
         try:
@@ -206,3 +213,18 @@ class ToolBridge:
             bridged.calls.discard(task)
         metadata = {"filepath": args.get("filePath")} if tool in ("write", "edit") else {}
         return {"output": output, "metadata": metadata}
+
+
+def rebased(args: dict[str, Any], directory: Path, workspace: Path) -> dict[str, Any]:
+    """``args`` with OpenCode's working directory (shared by every session) read as the
+    session's workspace: an absolute ``filePath`` under it, and the directory named in a
+    ``bash`` command."""
+    out = dict(args)
+    path = out.get("filePath")
+    if isinstance(path, str) and Path(path).is_absolute():
+        with contextlib.suppress(ValueError):
+            out["filePath"] = str(workspace / Path(path).relative_to(directory))
+    command = out.get("command")
+    if isinstance(command, str):
+        out["command"] = command.replace(str(directory), str(workspace))
+    return out
