@@ -57,6 +57,9 @@ QUIET = {
 (``opencode.json``, ``.opencode/tools``, ``AGENTS.md``: a session could write those, and
 OpenCode would load them into the process every session shares), fetch models.dev, load
 plugins, watch each directory."""
+EVENT_SILENCE = 30.0
+"""Seconds without a byte on ``/global/event`` (heartbeats every 10 s) after which it is
+read again."""
 PLUGIN_LOCK = {"packages": {"": {"dependencies": {"@opencode-ai/plugin": "*"}}}}
 
 
@@ -298,19 +301,30 @@ class OpenCodeProcess:
             return False
 
     async def _subscribe(self) -> None:
-        """Follow ``/global/event`` for as long as the runtime lives; reconnect on drops."""
+        """Follow ``/global/event`` for as long as the runtime lives; reconnect on drops.
+
+        OpenCode sends a heartbeat every 10 s, so a stream silent for
+        :data:`EVENT_SILENCE` seconds is dead and is read again. Events sent while it was
+        down are lost: the sessions running then cannot be followed to their end, so each
+        ends with :class:`ProcessExited` naming the break (never a silent hang)."""
         assert self._http is not None
+        silence = aiohttp.ClientTimeout(total=None, connect=10, sock_read=EVENT_SILENCE)
         while not self._stopping:
             try:
-                async with self._http.get(f"{self._base}/global/event") as response:
-                    response.raise_for_status()
+                async with self._http.get(f"{self._base}/global/event", timeout=silence) as r:
+                    r.raise_for_status()
                     self._subscribed.set()
-                    async for raw in response.content:
+                    async for raw in r.content:
                         line = raw.decode(errors="replace").rstrip("\r\n")
                         if line.startswith("data:"):
                             self._route(line[5:].strip())
-            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-                log.debug("opencode event stream dropped", extra={"error": repr(exc)})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any break: reconnect, never die
+                log.warning("opencode event stream broke", extra={"error": repr(exc)})
+            if self._subscribed.is_set():
+                for channel in list(self._channels.values()):
+                    channel.queue.put_nowait(ProcessExited("opencode's event stream broke off"))
             self._subscribed.clear()
             await asyncio.sleep(0.2)
 
@@ -319,7 +333,9 @@ class OpenCodeProcess:
             envelope = json.loads(data)
         except ValueError:
             return
-        payload = envelope.get("payload") or {}
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("payload"), dict):
+            return
+        payload = envelope["payload"]
         kind, props = payload.get("type"), payload.get("properties") or {}
         if not isinstance(kind, str) or not isinstance(props, dict):
             return
