@@ -322,11 +322,18 @@ class OpenCodeProcess:
                 raise
             except Exception as exc:  # any break: reconnect, never die
                 log.warning("opencode event stream broke", extra={"error": repr(exc)})
-            if self._subscribed.is_set():
+            if self._subscribed.is_set() and not await self._died_within(1.0):
                 for channel in list(self._channels.values()):
                     channel.queue.put_nowait(ProcessExited("opencode's event stream broke off"))
             self._subscribed.clear()
             await asyncio.sleep(0.2)
+
+    async def _died_within(self, seconds: float) -> bool:
+        """Whether the child died (or failed): a stream that broke with it is no news,
+        :meth:`fail` names the cause to the sessions."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.exited.wait(), seconds)
+        return self.exited.is_set() or self._failure is not None
 
     def _route(self, data: str) -> None:
         try:
