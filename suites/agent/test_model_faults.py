@@ -125,7 +125,11 @@ class CancelledRun:
 
 @pytest.fixture(scope="session")
 def cancelled_run(
-    sidecar: SidecarClient, model_endpoint: str, api_key: str, max_silence: float
+    sidecar: SidecarClient,
+    model_endpoint: str,
+    api_key: str,
+    max_silence: float,
+    target: TargetOptions,
 ) -> CancelledRun:
     p = plan(AGENT_CANCEL, model_endpoint, api_key, enabled_tools=("bash",))
     session_id = str(uuid.uuid4())
@@ -138,7 +142,7 @@ def cancelled_run(
         precondition_failed(
             "STATUS-200", f"agent_cancel: bash did not start within {BASH_START_WAIT:g} s: {status}"
         )
-    time.sleep(0.1)  # the command runs
+    _wait_for_command(target, session_id)
     cancelled = sidecar.cancel(session_id)
     cancelled_at = time.time()
     if cancelled.status_code != CANCEL_OK:
@@ -147,6 +151,20 @@ def cancelled_run(
     return CancelledRun(
         session_id, p.prompt.rsplit(" ", 1)[-1].rstrip("."), cancelled_at, model_endpoint
     )
+
+
+def _wait_for_command(target: TargetOptions, session_id: str) -> None:
+    """Until the slow command runs: its first file, when the workspace is visible (a
+    sidecar may take a moment between announcing the call and running the command, e.g.
+    to start it confined in a child), else 0.1 s. The command sleeps 0.5 s after that
+    file, so the cancel lands while it runs."""
+    if target.workspace is None:
+        time.sleep(0.1)
+        return
+    started = target.workspace / session_id / CANCEL_STARTED_FILE
+    deadline = time.monotonic() + BASH_START_WAIT
+    while not started.is_file() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @pytest.mark.clause("AGENT-CANCEL-STOPS-MODEL")
