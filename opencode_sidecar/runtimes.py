@@ -34,6 +34,9 @@ def build_runtime(
             slots=config.max_concurrent_sessions,
             model_read_timeout=config.model_read_timeout,
             bash_timeout=config.bash_timeout,
+            bash_output_cap=config.bash_output_cap,
+            probe_interval=config.opencode_probe_interval,
+            wedge_timeout=config.opencode_wedge_timeout,
             sandbox=sandbox,
             environ=environ,
         )

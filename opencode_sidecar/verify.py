@@ -94,12 +94,12 @@ EMBEDDED_SETTINGS: dict[str, Any] = {
 setting's ``verify`` flag): short intervals, so that every clause runs fast."""
 EMBEDDED_ON_OPENCODE: dict[str, Any] = {
     "session_timeout": 30.0,
-    # each running session is a confined opencode serve (~315 MiB): CREATE-LIMIT-503 fills
-    # the cap with them
+    # CREATE-LIMIT-503 fills the cap with running sessions (kept at 3 from the per-session
+    # OpenCode design; on the shared OpenCode a session costs ~20-70 MiB, issue 35)
     "max_concurrent_sessions": 3,
     # conformance's reused finished session must outlive its (much longer) run here
     "session_retention": 60.0,
-    # each session starts a confined opencode serve (~5 s): RETENTION-CAP fills the cap
+    # RETENTION-CAP fills the cap with sessions run on the real OpenCode (seconds each)
     "max_retained_sessions": 20,
 }
 """Where the embedded reference on the real OpenCode differs."""

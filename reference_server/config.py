@@ -221,6 +221,23 @@ class Config:
         flag="--opencode-state-dir",
         parse=Path,
     )
+    opencode_probe_interval: float = setting(
+        "seconds between two health probes of the shared OpenCode (the real runtime)",
+        default=2.0,
+        env="OPENCODE_PROBE_INTERVAL",
+        flag="--opencode-probe-interval",
+        parse=float,
+        valid=_positive,
+    )
+    opencode_wedge_timeout: float = setting(
+        "seconds the shared OpenCode may go without answering before it is declared wedged: "
+        "its running sessions end (runtime_error) and it is restarted",
+        default=15.0,
+        env="OPENCODE_WEDGE_TIMEOUT",
+        flag="--opencode-wedge-timeout",
+        parse=float,
+        valid=_positive,
+    )
     session_retention: float = setting(
         "seconds a finished session (status and event log) stays readable after its terminal "
         "event; then its routes answer 404 and the store deletes it",

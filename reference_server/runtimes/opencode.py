@@ -1,22 +1,33 @@
-"""The real OpenCode runtime: each session runs on its own ``opencode serve`` child.
+"""The real OpenCode runtime: one shared ``opencode serve`` runs every session; each tool
+call runs in the sidecar, confined by the kernel to its session's workspace.
 
 Per session: lease a model slot from the :class:`ModelRelay` (the session's model config
-stays in the sidecar), start an ``opencode serve`` confined by the kernel (Landlock, through
-the sandbox launcher) to the session workspace and its own state directory, create an
-OpenCode session whose directory is the workspace, send the prompt with the session's
-system prompt and tool switches (``prompt_async``), and translate OpenCode's events until
-the session is idle. Cancelling the task aborts the OpenCode session; the child is stopped
-and its state removed when the session ends.
+stays in the sidecar), create an OpenCode session, attach it to the :class:`ToolBridge`
+(which knows the session's workspace), send the prompt with the session's system prompt
+and tool switches (``prompt_async``), and translate OpenCode's events until the session is
+idle. Cancelling the task aborts the OpenCode session. When the session ends, its OpenCode
+session is deleted, so OpenCode's memory stays bounded over a long run.
 
-Why one child per session (and not one shared child plus a confining shell for bash):
-OpenCode's own ``external_directory`` check is lexical, so its file tools follow links, and
-a domain shared by every session cannot keep one session's ``read`` out of another's
-workspace. Only a child per session lets the kernel confine the file tools and ``bash``
-(which inherits the child's domain with everything it starts) to one workspace. The cost,
-measured by ``benchmarks/opencode_confinement.py``: one OpenCode process per running
-session (its RSS) and its start-up before the first event of each session. With
-``SANDBOX=off`` (or no Landlock under ``best-effort``) the children run unconfined, with
-OpenCode's permissions (``external_directory: deny``) as the only boundary.
+Every OpenCode session works in one neutral directory (:attr:`OpenCodeRuntime.directory`),
+not in its workspace: OpenCode bootstraps an instance per directory (config, tool
+registry, project) and that cost 2-5 s before the first tool call of each session in a
+new directory against 0.4-0.8 s in a warm one (measured with the bare OpenCode, load ~12
+on 2 cores). Nothing of OpenCode's touches that directory (every tool runs in the
+bridge); the bridge takes paths under it as paths of the session's workspace (a model
+that composes absolute paths from OpenCode's "working directory" still lands in its own
+workspace), and runs ``bash`` in the workspace.
+
+Why one shared OpenCode (and no longer one confined child per session): a child per
+session cost one OpenCode start-up (~5 s alone, far more when five start together on two
+cores) before each session's first event and ~600 MiB per running session (issue 35:
+3.3 GiB for 5 sessions against 0.85 GiB for one OpenCode). Confinement stays per tool
+call: OpenCode's tools that reach the disk are replaced by custom tools that hand each
+call to the sidecar (``tool_bridge.py``), which runs it through the sandbox launcher like
+the fake runtime does, so OpenCode's own process never executes a tool for a session.
+OpenCode itself runs confined too (its state directory read-write, its binary and the
+system read-only, no workspace): defence in depth should one of its tools slip through.
+It is supervised (``opencode_supervisor.py``): a death or a wedge ends the sessions
+running on it with a ``runtime_error`` and restarts it.
 """
 
 from __future__ import annotations
@@ -24,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,18 +53,13 @@ from reference_server.runtimes.opencode_process import (
     ProcessExited,
     SessionChannel,
 )
+from reference_server.runtimes.opencode_supervisor import OpenCodeSupervisor, wipe
+from reference_server.runtimes.tool_bridge import ToolBridge, ToolGate
 from reference_server.runtimes.workspace_processes import kill_processes_in
 from reference_server.sandbox import Sandbox
 
 log = logging.getLogger("reference_server.runtimes.opencode")
 
-TOOL_GRANTS: dict[str, tuple[str, ...]] = {
-    "read": ("read", "glob", "grep", "list"),
-    "write": ("write",),
-    "edit": ("edit", "apply_patch", "patch"),
-    "bash": ("bash",),
-}
-"""Contract tool name -> the OpenCode tools it switches on. Every other tool is off."""
 
 PERMISSIONS: dict[str, str] = {
     "read": "allow",
@@ -91,15 +96,20 @@ class OpenCodeSettings:
     startup_timeout: float = 60.0
     abort_timeout: float = 5.0
     bash_timeout: float = 30.0
-    """BASH_TIMEOUT: OpenCode's default bash timeout (its own setting, in ms)."""
-
-    def environment(self) -> dict[str, str]:
-        """OpenCode's settings that only its environment carries."""
-        return {"OPENCODE_EXPERIMENTAL_BASH_DEFAULT_TIMEOUT_MS": str(int(self.bash_timeout * 1000))}
-
+    """BASH_TIMEOUT: how long the bridge lets a bash command run."""
+    bash_output_cap: int = 65536
+    """BASH_OUTPUT_CAP: bytes of a bash command's output kept."""
+    probe_interval: float = 2.0
+    """OPENCODE_PROBE_INTERVAL: seconds between two health probes of the shared OpenCode."""
+    wedge_timeout: float = 15.0
+    """OPENCODE_WEDGE_TIMEOUT: seconds without an answer after which it is restarted."""
+    restart_delay: float = 0.5
+    """Seconds before a restart (doubled after each failed start, up to a minute)."""
     sandbox: Sandbox | None = None
     environ: Mapping[str, str] = field(default_factory=dict)
     """The server's environment (the composition root's); OpenCode gets ``ENV_PASSED`` of it."""
+    tool_gate: ToolGate | None = None
+    """Asked before each tool call (a permission gate); ``None``: every enabled call runs."""
 
 
 def opencode_config(relay: ModelRelay) -> dict[str, Any]:
@@ -118,7 +128,7 @@ def opencode_config(relay: ModelRelay) -> dict[str, Any]:
 
 
 class OpenCodeRuntime:
-    """Implements :class:`reference_server.runtime.Runtime` on ``opencode serve``."""
+    """Implements :class:`reference_server.runtime.Runtime` on one shared ``opencode serve``."""
 
     name = "opencode"
     gates_tools = False
@@ -129,20 +139,37 @@ class OpenCodeRuntime:
         self.settings = settings
         self.sandbox = settings.sandbox
         self.relay = ModelRelay(max(1, settings.slots) * 2, settings.model_read_timeout)
+        self.directory = settings.state_dir / "workspace"
+        """The one directory every OpenCode session works in (empty; see the docstring)."""
+        self.bridge = ToolBridge(
+            settings.sandbox,
+            settings.bash_timeout,
+            settings.bash_output_cap,
+            self.directory,
+            settings.tool_gate,
+        )
+        self.supervisor = OpenCodeSupervisor(
+            self.new_process,
+            settings.probe_interval,
+            settings.wedge_timeout,
+            settings.restart_delay,
+        )
         self._tool_ids: list[str] = []
         self._started = False
+        self._cleanups: set[asyncio.Future[None]] = set()
 
-    def process_for(self, name: str, workspace: Path) -> OpenCodeProcess:
-        """A child for one session (or the start-up probe), confined to ``workspace`` and
-        its own state directory."""
-        state = self.settings.state_dir / name
+    def new_process(self) -> OpenCodeProcess:
+        """The shared child, confined (when the sandbox confines) to its own state
+        directory and the neutral directory: no workspace, since every tool call runs in
+        the sidecar."""
+        state = self.settings.state_dir / "opencode"
         sandbox = self.settings.sandbox
 
         def launch(argv: list[str]) -> list[str]:
             if sandbox is None:
                 return argv
             read_only = [self.settings.binary.resolve(), *SYSTEM_FOR_OPENCODE]
-            return sandbox.command(argv, read_write=[workspace, state], read_only=read_only)
+            return sandbox.command(argv, read_write=[state, self.directory], read_only=read_only)
 
         return OpenCodeProcess(
             self.settings.binary,
@@ -150,62 +177,51 @@ class OpenCodeRuntime:
             opencode_config(self.relay),
             self.settings.startup_timeout,
             environ=self.settings.environ,
-            settings_env=self.settings.environment(),
             launch=launch,
+            config_files=self.bridge.files(),
         )
 
     async def start(self) -> None:
-        """Start the relay and one probe child: a binary that cannot run (or cannot run
-        confined) stops the sidecar's start-up with OpenCode's own words."""
+        """Start the relay, the bridge and the shared OpenCode; a binary that cannot run
+        (or cannot run confined) stops the sidecar's start-up with OpenCode's own words."""
         await self.relay.start()
+        await self.bridge.start()
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.settings.state_dir.iterdir():  # left by a sidecar killed with -9
-            shutil.rmtree(stale, ignore_errors=True)
-        probe_dir = self.settings.state_dir / "probe-workspace"
-        probe_dir.mkdir(exist_ok=True)
-        probe = self.process_for("probe", probe_dir)
+        wipe(self.settings.state_dir)  # left by a sidecar killed with -9
+        self.directory.mkdir()
         try:
-            await probe.start()
-            self._tool_ids = await probe.tool_ids(probe_dir)
+            await self.supervisor.start()
         except TimeoutError:
             raise RuntimeError(
                 f"opencode serve did not connect within {self.settings.startup_timeout:g} s"
             ) from None
-        finally:
-            await probe.close()
-            shutil.rmtree(probe.state_dir, ignore_errors=True)
+        process = await self.supervisor.ready_process(self.settings.startup_timeout)
+        self._tool_ids = await process.tool_ids(self.directory)  # the instance, warmed
         self._started = True
 
     async def close(self) -> None:
+        await self.supervisor.close()
+        await self.bridge.close()
         await self.relay.close()
 
     def not_ready_reason(self) -> str | None:
-        return None if self._started else "runtime not started"
+        if not self._started:
+            return "runtime not started"
+        return self.supervisor.not_ready_reason()
 
     def tool_switches(self, enabled: tuple[str, ...]) -> dict[str, bool]:
-        granted = {tool for name in enabled for tool in TOOL_GRANTS.get(name, (name,))}
-        return {tool: tool in granted for tool in self._tool_ids if tool != "invalid"}
+        """Exactly the session's enabled contract tools on; every other tool off."""
+        return {tool: tool in enabled for tool in self._tool_ids if tool != "invalid"}
 
     async def run(self, spec: SessionSpec, sink: EventSink) -> RunResult:
         if not self._started:
             raise RuntimeFailure("the OpenCode runtime is not started", "runtime_error")
-        process = self.process_for(spec.session_id, spec.workspace)
         try:
-            await asyncio.shield(process.start())
-        except (RuntimeError, TimeoutError, OSError) as exc:
-            await asyncio.shield(self._stop(process))
-            raise RuntimeFailure(f"opencode did not start: {exc}", "runtime_error") from None
-        except asyncio.CancelledError:
-            await asyncio.shield(self._stop(process))
-            raise
-        try:
-            return await self._run_on(process, spec, sink)
-        finally:
-            await asyncio.shield(self._stop(process))
-
-    async def _stop(self, process: OpenCodeProcess) -> None:
-        await process.close()
-        shutil.rmtree(process.state_dir, ignore_errors=True)
+            process = await self.supervisor.ready_process(self.settings.startup_timeout)
+        except TimeoutError:
+            reason = self.supervisor.not_ready_reason() or "opencode is not answering"
+            raise RuntimeFailure(reason, "runtime_error") from None
+        return await self._run_on(process, spec, sink)
 
     async def _run_on(
         self, process: OpenCodeProcess, spec: SessionSpec, sink: EventSink
@@ -215,7 +231,8 @@ class OpenCodeRuntime:
         before = _snapshot(spec.workspace)
         try:
             try:
-                channel = await process.create_session(spec.workspace, spec.session_id)
+                channel = await process.create_session(self.directory, spec.session_id)
+                bridged = self.bridge.attach(channel.session_id, spec)
                 await process.prompt(channel, self._prompt(spec, lease))
             except RuntimeError as exc:
                 raise RuntimeFailure(f"opencode refused the session: {exc}") from None
@@ -224,7 +241,8 @@ class OpenCodeRuntime:
             if outcome.kind != "idle" or lease.failure is not None:
                 await self._best_effort(process.abort(channel))
                 raise self._failure(outcome, lease)
-            files = [*translator.files, *_changed(before, _snapshot(spec.workspace))]
+            after = _snapshot(spec.workspace)
+            files = [*translator.files, *bridged.tools.modified, *_changed(before, after)]
             return RunResult(translator.final_text, tuple(dict.fromkeys(files)))
         except asyncio.CancelledError:
             kill_processes_in(spec.workspace)  # a running bash command dies with the session
@@ -232,10 +250,20 @@ class OpenCodeRuntime:
                 await asyncio.shield(self._best_effort(process.abort(channel)))
             raise
         finally:
+            if channel is not None:
+                self.bridge.detach(channel.session_id)
             kill_processes_in(spec.workspace)
             if channel is not None:
                 process.forget(channel)
+                cleanup = asyncio.ensure_future(self._forget(process, channel))
+                self._cleanups.add(cleanup)
+                cleanup.add_done_callback(self._cleanups.discard)
             self.relay.release(lease)
+
+    async def _forget(self, process: OpenCodeProcess, channel: SessionChannel) -> None:
+        """Delete the finished OpenCode session, so a long run keeps OpenCode's memory
+        bounded (best effort, after the session's end)."""
+        await self._best_effort(process.delete(channel))
 
     def _prompt(self, spec: SessionSpec, lease: Lease) -> dict[str, Any]:
         body: dict[str, Any] = {

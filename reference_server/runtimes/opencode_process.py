@@ -1,4 +1,4 @@
-"""One ``opencode serve`` child (one per session): started, watched, stopped.
+"""One ``opencode serve`` child (shared by every session): started, watched, stopped.
 
 The child binds 127.0.0.1 on a port it picks (read from its first stdout line), is
 protected with a random ``OPENCODE_SERVER_PASSWORD``, and keeps its HOME, XDG dirs and
@@ -7,7 +7,15 @@ from scratch: the sidecar's own secrets never reach it (or the tools it runs).
 
 One subscription to ``GET /global/event`` serves the child's sessions: events are routed
 to the :class:`SessionChannel` of their ``sessionID`` (``file.edited`` by directory). If
-the child dies, every channel gets :class:`ProcessExited` (the session fails; no restart).
+the child dies (or is declared wedged, :meth:`OpenCodeProcess.fail`), every channel gets
+:class:`ProcessExited` (the session fails); restarting is
+:class:`~reference_server.runtimes.opencode_supervisor.OpenCodeSupervisor`'s job.
+
+OpenCode installs ``@opencode-ai/plugin`` with npm into each config directory that has no
+``node_modules`` (in the background, and waits for it before loading custom tools: 15 s
+here, forever without a registry). The config directory written here has an empty
+``node_modules`` and a lock file naming that package, which its check takes as installed:
+our custom tools import nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +42,25 @@ INSTALL_HINT = "install it with `opencode-sidecar install-opencode` (npm) or set
 PROJECT_BINARY = Path(".opencode") / "node_modules" / ".bin" / "opencode"
 LISTENING = re.compile(r"listening on (http://\S+)")
 ENV_PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS")
+QUIET = {
+    "OPENCODE_DISABLE_AUTOUPDATE": "1",
+    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+    "OPENCODE_DISABLE_PROJECT_CONFIG": "1",
+    "OPENCODE_DISABLE_MODELS_FETCH": "1",
+    "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
+    "OPENCODE_DISABLE_CLAUDE_CODE": "1",
+    "OPENCODE_DISABLE_EXTERNAL_SKILLS": "1",
+    "OPENCODE_EXPERIMENTAL_DISABLE_FILEWATCHER": "1",
+    "OPENCODE_PURE": "1",
+}
+"""What OpenCode must not do on its own: update, download, read a workspace's own config
+(``opencode.json``, ``.opencode/tools``, ``AGENTS.md``: a session could write those, and
+OpenCode would load them into the process every session shares), fetch models.dev, load
+plugins, watch each directory."""
+EVENT_SILENCE = 30.0
+"""Seconds without a byte on ``/global/event`` (heartbeats every 10 s) after which it is
+read again."""
+PLUGIN_LOCK = {"packages": {"": {"dependencies": {"@opencode-ai/plugin": "*"}}}}
 
 
 class OpenCodeMissing(RuntimeError):
@@ -85,6 +112,7 @@ class OpenCodeProcess:
         environ: Mapping[str, str] | None = None,
         settings_env: Mapping[str, str] | None = None,
         launch: Callable[[list[str]], list[str]] | None = None,
+        config_files: Mapping[str, str] | None = None,
     ) -> None:
         self.binary = binary
         self.state_dir = state_dir
@@ -106,9 +134,15 @@ class OpenCodeProcess:
         self._stopping = False
         self._subscribed = asyncio.Event()
         self._state = "not started"
+        self._config_files = dict(config_files or {})
+        """Files written beside the configuration (``tools/<name>.js``)."""
+        self._failure: str | None = None
+        self.exited = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
     def not_ready_reason(self) -> str | None:
+        if self._failure is not None:
+            return self._failure
         if self._proc is None or self._proc.returncode is not None:
             return f"opencode is {self._state}"
         if not self._subscribed.is_set():
@@ -147,8 +181,7 @@ class OpenCodeProcess:
             XDG_STATE_HOME=str(home / ".local" / "state"),
             TMPDIR=str(self.state_dir / "tmp"),
             OPENCODE_SERVER_PASSWORD=self._password,
-            OPENCODE_DISABLE_AUTOUPDATE="1",
-            OPENCODE_DISABLE_LSP_DOWNLOAD="1",
+            **QUIET,
         )
         env.update(self._settings_env)
         return env
@@ -159,6 +192,13 @@ class OpenCodeProcess:
         path = folder / "opencode.json"
         path.write_text(json.dumps(self.config, indent=2))
         path.chmod(0o600)
+        for relative, text in self._config_files.items():
+            target = folder / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            target.chmod(0o600)
+        (folder / "node_modules").mkdir(exist_ok=True)
+        (folder / "package-lock.json").write_text(json.dumps(PLUGIN_LOCK))
 
     async def _spawn(self) -> None:
         self._state = "starting"
@@ -226,37 +266,85 @@ class OpenCodeProcess:
         """When the child dies, its sessions cannot go on: tell every channel."""
         assert self._proc is not None
         code = await self._proc.wait()
+        self.exited.set()
         if self._stopping:
             return
-        self._state = f"exited with {code}"
         self._subscribed.clear()
         log.warning("opencode exited", extra={"returncode": code})
+        self.fail(f"opencode exited with code {code}")
+
+    def fail(self, reason: str) -> None:
+        """The child cannot serve its sessions any more (it died, or stopped answering):
+        each running session ends with ``reason``, once; the child is killed."""
+        if self._failure is not None:
+            return
+        self._failure = reason
+        self._state = reason.removeprefix("opencode ")
+        self._subscribed.clear()
         for channel in list(self._channels.values()):
-            channel.queue.put_nowait(ProcessExited(f"opencode exited with code {code}"))
+            channel.queue.put_nowait(ProcessExited(reason))
+        if self._proc is not None and self._proc.returncode is None:
+            _signal_group(self._proc, signal.SIGKILL)  # SIGKILL reaches a stopped process too
+
+    @property
+    def failure(self) -> str | None:
+        return self._failure
+
+    async def answers(self, timeout: float) -> bool:
+        """Whether the child answers its health endpoint within ``timeout`` seconds."""
+        if self._http is None or self._failure is not None:
+            return False
+        try:
+            async with self._http.get(
+                f"{self._base}/global/health", timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                return response.status < 500
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return False
 
     async def _subscribe(self) -> None:
-        """Follow ``/global/event`` for as long as the runtime lives; reconnect on drops."""
+        """Follow ``/global/event`` for as long as the runtime lives; reconnect on drops.
+
+        OpenCode sends a heartbeat every 10 s, so a stream silent for
+        :data:`EVENT_SILENCE` seconds is dead and is read again. Events sent while it was
+        down are lost: the sessions running then cannot be followed to their end, so each
+        ends with :class:`ProcessExited` naming the break (never a silent hang)."""
         assert self._http is not None
+        silence = aiohttp.ClientTimeout(total=None, connect=10, sock_read=EVENT_SILENCE)
         while not self._stopping:
             try:
-                async with self._http.get(f"{self._base}/global/event") as response:
-                    response.raise_for_status()
+                async with self._http.get(f"{self._base}/global/event", timeout=silence) as r:
+                    r.raise_for_status()
                     self._subscribed.set()
-                    async for raw in response.content:
+                    async for raw in r.content:
                         line = raw.decode(errors="replace").rstrip("\r\n")
                         if line.startswith("data:"):
                             self._route(line[5:].strip())
-            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-                log.debug("opencode event stream dropped", extra={"error": repr(exc)})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any break: reconnect, never die
+                log.warning("opencode event stream broke", extra={"error": repr(exc)})
+            if self._subscribed.is_set() and not await self._died_within(1.0):
+                for channel in list(self._channels.values()):
+                    channel.queue.put_nowait(ProcessExited("opencode's event stream broke off"))
             self._subscribed.clear()
             await asyncio.sleep(0.2)
+
+    async def _died_within(self, seconds: float) -> bool:
+        """Whether the child died (or failed): a stream that broke with it is no news,
+        :meth:`fail` names the cause to the sessions."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.exited.wait(), seconds)
+        return self.exited.is_set() or self._failure is not None
 
     def _route(self, data: str) -> None:
         try:
             envelope = json.loads(data)
         except ValueError:
             return
-        payload = envelope.get("payload") or {}
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("payload"), dict):
+            return
+        payload = envelope["payload"]
         kind, props = payload.get("type"), payload.get("properties") or {}
         if not isinstance(kind, str) or not isinstance(props, dict):
             return
@@ -274,8 +362,9 @@ class OpenCodeProcess:
     async def _call(
         self, method: str, path: str, directory: Path, body: object | None = None
     ) -> Any:
-        if self._http is None or self._proc is None or self._proc.returncode is not None:
-            raise RuntimeError(f"opencode is {self._state}")
+        proc = self._proc
+        if self._http is None or self._failure or proc is None or proc.returncode is not None:
+            raise RuntimeError(self._failure or f"opencode is {self._state}")
         async with self._http.request(
             method,
             f"{self._base}{path}",
@@ -307,6 +396,14 @@ class OpenCodeProcess:
     async def abort(self, channel: SessionChannel) -> None:
         path = f"/session/{channel.session_id}/abort"
         await self._call("POST", path, Path(channel.directory))
+
+    async def delete(self, channel: SessionChannel) -> None:
+        """Forget the OpenCode session (its messages leave OpenCode's memory and database)."""
+        await self._call("DELETE", f"/session/{channel.session_id}", Path(channel.directory))
+
+    async def dispose(self, directory: Path) -> None:
+        """Dispose OpenCode's instance for ``directory`` (its per-directory state)."""
+        await self._call("POST", "/instance/dispose", directory)
 
     async def tool_ids(self, directory: Path) -> list[str]:
         ids = await self._call("GET", "/experimental/tool/ids", directory)
