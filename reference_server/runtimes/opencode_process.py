@@ -143,7 +143,10 @@ class OpenCodeProcess:
     def not_ready_reason(self) -> str | None:
         if self._failure is not None:
             return self._failure
-        if self._proc is None or self._proc.returncode is not None:
+        if self._proc is not None and self._proc.returncode is not None:
+            # dead, and not yet noticed by the watcher: say so, never "running"
+            return f"opencode exited with code {self._proc.returncode}"
+        if self._proc is None:
             return f"opencode is {self._state}"
         if not self._subscribed.is_set():
             return "opencode event stream is not connected"

@@ -33,7 +33,7 @@ def sample_word(field: dataclasses.Field[Any], s: Setting) -> list[str]:
         return [s.flag, others[0]]
     default = default_of(field)
     if isinstance(default, bool | int | float):
-        return [s.flag, str(type(default)(2))]
+        return [s.flag, str(type(default)(3 if default == 2 else 2))]
     return [s.flag, "/tmp/x" if s.parse is Path else "x"]
 
 
