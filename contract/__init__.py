@@ -11,6 +11,7 @@
 * ``tools.yaml``: the agent's tools (parameters, semantics, the one success and error
   result shape, bash bounds); ``events/tool_result.json`` follows it.
 * ``model.yaml``: what a sidecar sends to a session's model, per provider.
+* ``project_fixture.yaml``: the fixture project of the ``project`` profile.
 * ``asyncapi.yaml``: both event channels (SSE and WebSocket) as AsyncAPI 3.0; its
   payloads ``$ref`` ``events/*.json``.
 
@@ -60,6 +61,7 @@ from contract._openapi import (
     response_schema,
     status_for,
 )
+from contract._project import FixtureCommit, ProjectFixture, project_fixture
 from contract._profiles import Profile, ProfileError, Profiles, load_profiles
 from contract._retention import RetentionRules, retention_rules
 from contract._schemas import (
@@ -77,6 +79,9 @@ from contract._stream import StreamRules, TerminalRule, WebSocketRules, stream_r
 from contract._tools import BashLimits, ToolContract, ToolSpec, tool_contract
 
 __all__ = [
+    "FixtureCommit",
+    "ProjectFixture",
+    "project_fixture",
     "ASYNCAPI_PATH",
     "ASYNCAPI_SCHEMA_PATH",
     "CLAUSES_PATH",

@@ -55,6 +55,15 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bash-timeout", type=float, help="seconds a bash command may run [BASH_TIMEOUT]"
     )
+    p.add_argument(
+        "--project-dir",
+        type=Path,
+        help="a git repository each session gets its own checkout of [PROJECT_DIR]",
+    )
+    p.add_argument(
+        "--project-branch", help="branch of a session's change [PROJECT_BRANCH] (opencode/{session_id})"
+    )
+    p.add_argument("--project-author", help="'Name <email>' of its commits [PROJECT_AUTHOR]")
     p.add_argument("--log-level", choices=["debug", "info", "warn", "error"], help="[LOG_LEVEL]")
     p.add_argument(
         "--metrics-public",
@@ -82,6 +91,9 @@ def server_config(args: argparse.Namespace, env: dict[str, str]) -> Config:
         bash_timeout=args.bash_timeout,  # SETTING(issue 19)
         log_level=args.log_level,
         metrics_require_auth=args.metrics_require_auth,
+        project_dir=args.project_dir,
+        project_branch=args.project_branch,
+        project_author=args.project_author,
     )
     config.check()
     return config
@@ -92,6 +104,7 @@ def serve(args: argparse.Namespace) -> int:
     from opencode_sidecar.runtimes import build_runtime
     from reference_server.app import create_app
     from reference_server.logs import configure_logging
+    from reference_server.project import ProjectError, open_project
     from reference_server.serve import serve_forever
     from reference_server.storage import Storage, StorageError
 
@@ -99,10 +112,14 @@ def serve(args: argparse.Namespace) -> int:
     config.workspace_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(config.log_level)
     try:
+        project = open_project(config)
+    except ProjectError as exc:
+        raise ServeError(str(exc)) from None
+    try:
         storage = Storage.open(config.storage_dir) if config.storage_dir is not None else None
     except StorageError as exc:
         raise ServeError(str(exc)) from None
-    app = create_app(config, build_runtime(config), storage=storage)
+    app = create_app(config, build_runtime(config), storage=storage, project=project)
     asyncio.run(serve_forever(app, config))
     return 0
 

@@ -30,6 +30,7 @@ from reference_server.middleware import (
     request_id_middleware,
     timing_middleware,
 )
+from reference_server.project import Project
 from reference_server.runtime import Runtime
 from reference_server.sessions import SessionStore
 from reference_server.storage import Storage
@@ -49,6 +50,7 @@ HANDLERS: Mapping[str, Handler] = {
     "streamSession": stream_session,
     "websocketSession": websocket_session,
     "cancelSession": handlers.cancel_session,
+    "getSessionDiff": handlers.session_diff,
 }
 
 
@@ -60,9 +62,11 @@ def create_app(
     middlewares: Iterable[Middleware] = (),
     extra_routes: Iterable[web.RouteDef] = (),
     storage: Storage | None = None,
+    project: Project | None = None,
 ) -> web.Application:
     """Build the app. ``storage`` (opened by the caller) makes sessions durable; without
-    it they live in memory. ``hooks``/``middlewares`` exist for the harness's faulty
+    it they live in memory. ``project`` (``Project.open``ed by the caller from
+    ``PROJECT_DIR``) gives each session a checkout of it. ``hooks``/``middlewares`` exist for the harness's faulty
     sidecars."""
     app = web.Application(
         client_max_size=config.max_body_bytes,
@@ -90,6 +94,7 @@ def create_app(
         storage=storage,
         retention=config.session_retention,
         max_retained=config.max_retained_sessions,
+        project=project,
     )
     for op in operations().values():
         app.router.add_route(op.method, op.path, HANDLERS[op.operation_id], name=op.operation_id)

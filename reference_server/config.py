@@ -77,6 +77,15 @@ class Config:
     """STORAGE_DIR: keep sessions and events in STORAGE_DIR/sidecar.db (SQLite) so they survive
     a restart; unset: in memory only."""
 
+    project_dir: Path | None = None
+    """PROJECT_DIR: a git repository (on the shared volume) each session gets its own
+    checkout of, at its ``base_ref``, and commits its change back to; unset: each session
+    starts in an empty folder."""
+    project_branch: str = "opencode/{session_id}"
+    """PROJECT_BRANCH: the branch a session's change is committed to ({session_id} replaced)."""
+    project_author: str = "opencode-sidecar <opencode-sidecar@localhost>"
+    """PROJECT_AUTHOR: author and committer of those commits, as ``Name <email>``."""
+
     sandbox: SandboxMode = "required"
     """SANDBOX: required|best-effort|off. Confine each session's tools (bash and everything it
     starts, file tools) to its workspace with Landlock; without kernel support, ``required``
@@ -86,7 +95,7 @@ class Config:
         """The config as a dict fit for a log line (the secret masked)."""
         values = asdict(self)
         values["workspace_dir"] = str(self.workspace_dir)
-        for name in ("opencode_state_dir", "storage_dir"):
+        for name in ("opencode_state_dir", "storage_dir", "project_dir"):
             if values[name] is not None:
                 values[name] = str(values[name])
         if self.shared_secret:
@@ -141,6 +150,9 @@ class Config:
             ),
             storage_dir=Path(env["STORAGE_DIR"]) if env.get("STORAGE_DIR") else None,
             sandbox=_read(env, "SANDBOX", _sandbox_mode, d.sandbox, _any),
+            project_dir=Path(env["PROJECT_DIR"]) if env.get("PROJECT_DIR") else None,
+            project_branch=env.get("PROJECT_BRANCH") or d.project_branch,
+            project_author=env.get("PROJECT_AUTHOR") or d.project_author,
         )
         cfg.check()
         return cfg
@@ -155,6 +167,15 @@ class Config:
             raise ConfigError(f"SANDBOX={self.sandbox!r} is not one of {', '.join(SANDBOX_MODES)}")
         if self.max_concurrent_sessions < 1:
             raise ConfigError("MAX_CONCURRENT_SESSIONS must be at least 1")
+        if "{session_id}" not in self.project_branch:
+            raise ConfigError(
+                f"PROJECT_BRANCH={self.project_branch!r} must contain {{session_id}} "
+                "(one branch per session)"
+            )
+        if "<" not in self.project_author or not self.project_author.rstrip().endswith(">"):
+            raise ConfigError(
+                f"PROJECT_AUTHOR={self.project_author!r} must read 'Name <email>'"
+            )
 
 
 def _positive(value: float) -> bool:

@@ -21,6 +21,7 @@ from reference_server.keys import (
 from reference_server.logs import session_id_var
 from reference_server.lookup import session_or_error
 from reference_server.runtime import ModelConfig, SessionSpec
+from reference_server.project import UnknownRefError
 from reference_server.sandbox import Sandbox
 from reference_server.sessions import SessionExistsError, SessionLimitError
 
@@ -118,10 +119,32 @@ async def _read_create_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _spec(body: dict[str, Any], request: web.Request) -> SessionSpec:
+async def _base(body: dict[str, Any], request: web.Request) -> tuple[str | None, str | None]:
+    """(base_ref, its commit) with a project; an unknown ref answers ``unknown_ref``.
+    Without a project ``base_ref`` is ignored (the session starts in an empty folder)."""
+    project = request.app[store_key].project
+    if project is None:
+        return None, None
+    ref = body.get("base_ref") or "HEAD"
+    try:
+        return ref, await project.resolve(ref)
+    except UnknownRefError:
+        raise ApiError(
+            "createSession",
+            "unknown_ref",
+            "base_ref names no commit of the project",
+            {"field": "base_ref", "base_ref": ref},
+        ) from None
+
+
+def _spec(
+    body: dict[str, Any], request: web.Request, base: tuple[str | None, str | None]
+) -> SessionSpec:
     mc = body["model_config"]
     session_id = body["session_id"]
     return SessionSpec(
+        base_ref=base[0],
+        base_commit=base[1],
         session_id=session_id,
         prompt=body["prompt"],
         system_prompt=body.get("system_prompt"),
@@ -152,8 +175,9 @@ async def create_session(request: web.Request) -> web.Response:
         )
     store = request.app[store_key]
     session_id_var.set(body["session_id"])
+    base = await _base(body, request)
     try:
-        session = store.create(_spec(body, request))
+        session = store.create(_spec(body, request, base))
     except SessionExistsError:
         raise ApiError(
             op, "duplicate", "session already exists", {"session_id": body["session_id"]}
@@ -202,4 +226,22 @@ async def cancel_session(request: web.Request) -> web.Response:
             "cancelled_at": session.cancelled_at,
         },
         status=status_for(op, "cancelled"),
+    )
+
+
+async def session_diff(request: web.Request) -> web.Response:
+    """The session's change against its base as a unified diff (so far, while it runs)."""
+    op = "getSessionDiff"
+    session = session_or_error(request, op)
+    found = await request.app[store_key].change_so_far(session)
+    if found is None:
+        raise ApiError(
+            op, "not_found", "this sidecar has no project", {"session_id": session.session_id}
+        )
+    base, diff = found
+    return web.Response(
+        text=diff,
+        status=status_for(op, "diff"),
+        content_type="text/x-diff",
+        headers={"X-Base-Commit": base},
     )

@@ -89,8 +89,14 @@ class SessionSpec:
     prompt: str
     model: ModelConfig
     workspace: Path
-    """The session's own directory (``WORKSPACE_DIR/<session_id>``); it exists."""
+    """The session's own directory (``WORKSPACE_DIR/<session_id>``); it exists. With a
+    project (``PROJECT_DIR``) it holds the session's checkout of the project at its base
+    before ``run`` is called: the runtime's agent works there as in any folder."""
     system_prompt: str | None = None
+    base_ref: str | None = None
+    """With a project: the ``base_ref`` asked (``HEAD`` when none was)."""
+    base_commit: str | None = None
+    """With a project: the commit ``base_ref`` named when the session was created."""
 
     @property
     def effective_system_prompt(self) -> str | None:

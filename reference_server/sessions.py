@@ -23,6 +23,7 @@ from typing import Any
 from contract import retention_rules, stream_rules
 from reference_server.event_log import Event, EventLog, LogClosedError, utc_now
 from reference_server.logs import session_id_var
+from reference_server.project import Change, CommitError, GitError, Project, change_paths
 from reference_server.runtime import (
     ModelConfig,
     OutputStream,
@@ -37,6 +38,10 @@ from reference_server.telemetry import Telemetry
 log = logging.getLogger("reference_server.sessions")
 
 RUNNING = "running"
+COMMIT_FAILED = "commit_failed"
+"""The ``code`` of the fatal error ending a session whose change could not be committed."""
+CHECKOUT_FAILED = "checkout_failed"
+"""The ``code`` of the fatal error ending a session whose checkout could not be made."""
 INTERRUPTED = str(stream_rules().interrupted_data["code"])
 """The ``code`` of the fatal error ending a session the sidecar stopped (SIGTERM, crash)."""
 
@@ -55,9 +60,16 @@ class Session:
     files_modified: tuple[str, ...] = ()
     error: str | None = None
     cancelled_at: str | None = None
+    cancel_reason: str | None = None
     task: asyncio.Task[None] | None = None
     recovered: bool = False
     """Loaded from the store at startup (this process did not create it)."""
+    change: dict[str, Any] | None = None
+    """With a project: the change summary its terminal event carries."""
+    keep_checkout: bool = False
+    checked_out: bool = False
+    """With a project: its folder holds its checkout (else there is no change to take)."""
+    """Its change could not be committed: retention leaves its checkout on disk."""
 
     @property
     def session_id(self) -> str:
@@ -110,6 +122,8 @@ class Session:
                 self.progress = data["progress"]
             if record.event == "complete":
                 self.files_modified = tuple(data.get("files_modified", ()))
+            if isinstance(data.get("change"), dict):
+                self.change = data["change"]
             if record.event == "error" and rules.is_terminal(record.event, data):
                 self.error = str(data.get("error"))
             if record.event == rules.cancel_event and all(
@@ -149,6 +163,8 @@ def spec_from_record(record: Mapping[str, Any]) -> SessionSpec:
         model=ModelConfig(api_key="", **model),
         workspace=Path(record["workspace"]),
         system_prompt=record.get("system_prompt"),
+        base_ref=record.get("base_ref"),
+        base_commit=record.get("base_commit"),
     )
 
 
@@ -210,8 +226,11 @@ class SessionStore:
         retention: float = retention_rules().default_seconds,
         max_retained: int = retention_rules().default_max_finished,
         clock: Callable[[], float] = time.monotonic,
+        project: Project | None = None,
     ) -> None:
         self._runtime = runtime
+        self.project = project
+        """``PROJECT_DIR``'s repository: each session works in a checkout of it."""
         self._retention = retention
         self._max_retained = max_retained
         self._clock = clock
@@ -248,7 +267,9 @@ class SessionStore:
             if finished_at > cutoff and len(self._finished) <= self._max_retained:
                 break
             self._finished.popitem(last=False)
-            self._sessions.pop(session_id, None)
+            gone_session = self._sessions.pop(session_id, None)
+            if gone_session is not None and not gone_session.keep_checkout:
+                self.remove_checkout(session_id)
             gone.append(session_id)
         if gone and self.storage is not None:
             self.storage.delete_sessions(gone)
@@ -325,32 +346,44 @@ class SessionStore:
         deadline = asyncio.timeout(self._timeout)
         try:
             async with deadline:
+                await self._check_out(session)
                 result: RunResult = await self._runtime.run(session.spec, sink)
         except TimeoutError:
             if deadline.expired():
                 message = f"session exceeded SESSION_TIMEOUT ({self._timeout:g} s)"
-                self._fail(session, message, str(stream_rules().timeout_data["code"]))
+                await self._fail_taken(session, message, str(stream_rules().timeout_data["code"]))
             else:
                 log.exception("runtime timed out", extra={"session_id": session.session_id})
-                self._fail(session, "the runtime timed out", "runtime_error")
+                await self._fail_taken(session, "the runtime timed out", "runtime_error")
         except RuntimeFailure as failure:
-            self._fail(session, failure.message, failure.code)
+            await self._fail_taken(session, failure.message, failure.code)
         except asyncio.CancelledError:
-            if not session.finished:  # cancelled by shutdown rather than DELETE
-                self._fail(session, "the sidecar shut down while the session ran", INTERRUPTED)
+            if session.finished:
+                raise
+            if session.cancelled_at is not None:  # DELETE, with a project: its change first
+                await self._emit_cancelled(session, await self._take_change(session, "cancelled"))
+            else:  # shutdown rather than DELETE
+                await self._fail_taken(
+                    session, "the sidecar shut down while the session ran", INTERRUPTED
+                )
             raise
         except Exception:
             log.exception("runtime crashed", extra={"session_id": session.session_id})
-            self._fail(session, "the runtime failed unexpectedly", "runtime_error")
+            await self._fail_taken(session, "the runtime failed unexpectedly", "runtime_error")
         else:
-            session.files_modified = tuple(result.files_modified)
-            session.emit(
-                "complete",
-                {
+            taken = await self._take_change(session, "completed")
+            if isinstance(taken, CommitError):
+                self._fail(session, _commit_failed(taken), COMMIT_FAILED)
+            else:
+                files = tuple(result.files_modified) if taken is None else taken.paths
+                session.files_modified = files
+                data: dict[str, Any] = {
                     "final_message": result.final_message,
-                    "files_modified": list(result.files_modified),
-                },
-            )
+                    "files_modified": list(files),
+                }
+                if taken is not None:
+                    session.change = data["change"] = taken.summary()
+                session.emit("complete", data)
         finally:
             self._finish(session)
             self._telemetry.session_finished(session.status)
@@ -358,27 +391,120 @@ class SessionStore:
                 "session ended", extra={"status": session.status, "events": session.log.last_id}
             )
 
-    def _fail(self, session: Session, message: str, code: str) -> None:
+    def _fail(
+        self, session: Session, message: str, code: str, change: Change | None = None
+    ) -> None:
         session.error = message
-        session.emit("error", {"error": message, "fatal": True, "code": code})
+        data: dict[str, Any] = {"error": message, "fatal": True, "code": code}
+        if change is not None:
+            session.change = data["change"] = change.summary()
+        session.emit("error", data)
         self._telemetry.runtime_error(code)
 
-    async def cancel(self, session: Session, reason: str, grace: float = 5.0) -> None:
-        """End a running session with the cancelled status event, then stop its runtime."""
+    # ------------------------------------------------------------------ the project
+    async def _check_out(self, session: Session) -> None:
+        """With a project: fill the session's folder with its base's files."""
+        spec = session.spec
+        if self.project is None or spec.base_commit is None:
+            return
+        try:
+            await self.project.check_out(spec.session_id, spec.base_commit, spec.workspace)
+        except GitError as exc:
+            raise RuntimeFailure(f"the checkout failed: {exc}", CHECKOUT_FAILED) from None
+        session.checked_out = True
+
+    async def _take_change(self, session: Session, outcome: str) -> Change | CommitError | None:
+        """With a project: commit the session's checkout to its branch (``None`` without
+        one). A refused commit keeps the checkout past retention (nothing is lost)."""
+        spec = session.spec
+        if self.project is None or spec.base_commit is None or not session.checked_out:
+            return None
+        message = f"opencode session {spec.session_id} ({outcome})\n\n{spec.prompt[:2000]}"
+        try:
+            return await self.project.commit(
+                spec.session_id, spec.base_ref or "HEAD", spec.base_commit, spec.workspace, message
+            )
+        except GitError as exc:
+            session.keep_checkout = True
+            log.error(
+                "the change was not committed; the checkout is kept",
+                extra={"checkout": str(spec.workspace), "reason": str(exc)},
+            )
+            return exc if isinstance(exc, CommitError) else CommitError(str(exc))
+
+    async def _fail_taken(self, session: Session, message: str, code: str) -> None:
+        """End with a fatal error carrying the change (or ``commit_failed``, saying why)."""
         if session.finished:
             return
-        session.cancelled_at = utc_now()
-        data = {**stream_rules().cancel_data, "progress": session.progress, "reason": reason}
+        taken = await self._take_change(session, "failed")
+        if isinstance(taken, CommitError):
+            self._fail(session, f"{message}; {_commit_failed(taken)}", COMMIT_FAILED)
+        else:
+            self._fail(session, message, code, taken)
+
+    async def _emit_cancelled(self, session: Session, taken: Change | CommitError | None) -> None:
+        if session.finished:
+            return
+        if isinstance(taken, CommitError):
+            session.emit("error", {"error": _commit_failed(taken), "fatal": False})
+            taken = None
+        data = {
+            **stream_rules().cancel_data,
+            "progress": session.progress,
+            "reason": session.cancel_reason or "cancelled",
+        }
+        if taken is not None:
+            session.change = data["change"] = taken.summary()
         session.emit(stream_rules().cancel_event, data)
+
+    async def change_so_far(self, session: Session) -> tuple[str, str] | None:
+        """(base commit, unified diff) of a session's change: its commit once finished,
+        else its checkout now; ``None`` without a project."""
+        spec = session.spec
+        if self.project is None or spec.base_commit is None:
+            return None
+        change = session.change or {}
+        if session.finished and change.get("commit"):
+            return spec.base_commit, await self.project.diff(spec.base_commit, change["commit"])
+        if session.finished and change and not change.get("files"):
+            return spec.base_commit, ""
+        diff = await self.project.diff_so_far(spec.session_id, spec.base_commit, spec.workspace)
+        return spec.base_commit, diff
+
+    def remove_checkout(self, session_id: str) -> None:
+        """Remove a session's folder (and, with a project, its index; its branch stays).
+        The one clean-up retention calls for a session that leaves it."""
+        if self.project is not None:
+            self.project.remove_checkout(session_id, self.workspace_for(session_id))
+        else:
+            shutil.rmtree(self.workspace_for(session_id), ignore_errors=True)
+
+    async def cancel(self, session: Session, reason: str, grace: float = 5.0) -> None:
+        """End a running session with the cancelled status event, and stop its runtime.
+        With a project the runtime stops first, so that the event carries the change of a
+        checkout no tool writes to any more (the session's task emits it)."""
+        if session.finished or session.cancelled_at is not None:
+            return
+        session.cancelled_at = utc_now()
+        session.cancel_reason = reason
+        if self.project is None:
+            await self._emit_cancelled(session, None)
         await self._stop_task(session, grace)
+        await self._emit_cancelled(session, None)  # a runtime that ignored cancellation
         await self._flushed([session], grace)
 
     async def interrupt_all(self, grace: float) -> None:
-        """Shutdown: end every running session with a fatal ``interrupted`` error."""
+        """Shutdown: end every running session with a fatal ``interrupted`` error (with a
+        project, after its runtime stopped and its change was committed)."""
         running = self.running()
-        for session in running:
-            self._fail(session, "the sidecar shut down while the session ran", INTERRUPTED)
+        message = "the sidecar shut down while the session ran"
+        if self.project is None:
+            for session in running:
+                self._fail(session, message, INTERRUPTED)
         await asyncio.gather(*(self._stop_task(s, grace) for s in running))
+        for session in running:
+            if not session.finished:
+                self._fail(session, message, INTERRUPTED)
         await self._flushed(running, grace)
 
     async def _flushed(self, sessions: Sequence[Session], timeout: float) -> None:
@@ -403,4 +529,9 @@ class SessionStore:
             log.warning("runtime ignored cancellation", extra={"session_id": session.session_id})
 
     def remove_workspace(self, session_id: str) -> None:
-        shutil.rmtree(self.workspace_for(session_id), ignore_errors=True)
+        """Kept for the retention hook's name: the same as :meth:`remove_checkout`."""
+        self.remove_checkout(session_id)
+
+
+def _commit_failed(exc: GitError) -> str:
+    return f"the change was not committed ({exc}); its checkout is kept"

@@ -12,6 +12,7 @@ from fakes.faults.catalogue import FAULTS, create_faulty_app, describe
 from fakes.runtime import FakeOpenCodeRuntime
 from reference_server.config import Config
 from reference_server.logs import configure_logging
+from reference_server.project import open_project
 from reference_server.sandbox.startup import sandbox_for
 from reference_server.serve import serve_forever
 
@@ -33,6 +34,7 @@ def add_faulty_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--max-retained-sessions", type=int, default=None, help="[MAX_RETAINED_SESSIONS]"
     )
     p.add_argument("--bash-timeout", type=float, default=None, help="[BASH_TIMEOUT]")
+    p.add_argument("--project-dir", type=Path, default=None, help="[PROJECT_DIR]")
     p.set_defaults(func=run_faulty)
 
 
@@ -55,6 +57,7 @@ def run_faulty(args: argparse.Namespace) -> int:
         session_retention=args.session_retention,
         max_retained_sessions=args.max_retained_sessions,
         bash_timeout=args.bash_timeout,
+        project_dir=args.project_dir,
         log_level="warn",
     )
     config.workspace_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +68,8 @@ def run_faulty(args: argparse.Namespace) -> int:
         bash_output_cap=config.bash_output_cap,
         sandbox=sandbox_for(config),
     )
-    asyncio.run(serve_forever(create_faulty_app(fault, config, runtime), config))
+    project = open_project(config)
+    asyncio.run(serve_forever(create_faulty_app(fault, config, runtime, project), config))
     return 0
 
 
