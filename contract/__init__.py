@@ -61,8 +61,8 @@ from contract._openapi import (
     response_schema,
     status_for,
 )
-from contract._project import FixtureCommit, ProjectFixture, project_fixture
 from contract._profiles import Profile, ProfileError, Profiles, load_profiles
+from contract._project import FixtureCommit, ProjectFixture, project_fixture
 from contract._retention import RetentionRules, retention_rules
 from contract._schemas import (
     Violation,
@@ -79,9 +79,6 @@ from contract._stream import StreamRules, TerminalRule, WebSocketRules, stream_r
 from contract._tools import BashLimits, ToolContract, ToolSpec, tool_contract
 
 __all__ = [
-    "FixtureCommit",
-    "ProjectFixture",
-    "project_fixture",
     "ASYNCAPI_PATH",
     "ASYNCAPI_SCHEMA_PATH",
     "CLAUSES_PATH",
@@ -98,12 +95,14 @@ __all__ = [
     "Catalogue",
     "CatalogueError",
     "Clause",
+    "FixtureCommit",
     "Level",
     "MetricFamily",
     "Operation",
     "Profile",
     "ProfileError",
     "Profiles",
+    "ProjectFixture",
     "ProviderRules",
     "RetentionRules",
     "SoakRules",
@@ -128,6 +127,7 @@ __all__ = [
     "operation",
     "operations",
     "parse_yaml",
+    "project_fixture",
     "provider_rules",
     "providers",
     "request_id_pattern",

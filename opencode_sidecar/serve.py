@@ -61,7 +61,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         help="a git repository each session gets its own checkout of [PROJECT_DIR]",
     )
     p.add_argument(
-        "--project-branch", help="branch of a session's change [PROJECT_BRANCH] (opencode/{session_id})"
+        "--project-branch",
+        help="branch of a session's change [PROJECT_BRANCH] (opencode/{session_id})",
     )
     p.add_argument("--project-author", help="'Name <email>' of its commits [PROJECT_AUTHOR]")
     p.add_argument("--log-level", choices=["debug", "info", "warn", "error"], help="[LOG_LEVEL]")

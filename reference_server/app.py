@@ -65,8 +65,8 @@ def create_app(
     project: Project | None = None,
 ) -> web.Application:
     """Build the app. ``storage`` (opened by the caller) makes sessions durable; without
-    it they live in memory. ``project`` (``Project.open``ed by the caller from
-    ``PROJECT_DIR``) gives each session a checkout of it. ``hooks``/``middlewares`` exist for the harness's faulty
+    it they live in memory. ``project`` (opened by the caller from ``PROJECT_DIR``) gives
+    each session a checkout of it. ``hooks``/``middlewares`` exist for the harness's faulty
     sidecars."""
     app = web.Application(
         client_max_size=config.max_body_bytes,

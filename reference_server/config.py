@@ -173,9 +173,7 @@ class Config:
                 "(one branch per session)"
             )
         if "<" not in self.project_author or not self.project_author.rstrip().endswith(">"):
-            raise ConfigError(
-                f"PROJECT_AUTHOR={self.project_author!r} must read 'Name <email>'"
-            )
+            raise ConfigError(f"PROJECT_AUTHOR={self.project_author!r} must read 'Name <email>'")
 
 
 def _positive(value: float) -> bool:

@@ -20,8 +20,8 @@ from reference_server.keys import (
 )
 from reference_server.logs import session_id_var
 from reference_server.lookup import session_or_error
-from reference_server.runtime import ModelConfig, SessionSpec
 from reference_server.project import UnknownRefError
+from reference_server.runtime import ModelConfig, SessionSpec
 from reference_server.sandbox import Sandbox
 from reference_server.sessions import SessionExistsError, SessionLimitError
 

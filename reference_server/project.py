@@ -248,19 +248,26 @@ class Project:
         lines: dict[str, tuple[int, int]] = {}
         for entry in counts:
             if entry.count("\t") >= 2:
-                added, deleted, path = entry.split("\t", 2)
-                lines[path] = (int(added) if added != "-" else 0, int(deleted) if deleted != "-" else 0)
+                plus, minus, path = entry.split("\t", 2)
+                lines[path] = (int(plus) if plus != "-" else 0, int(minus) if minus != "-" else 0)
         files = []
         for letter, path in zip(statuses[0::2], statuses[1::2], strict=False):
             if letter:
-                added, deleted = lines.get(path, (0, 0))
-                files.append(FileChange(path, STATUS_LETTERS.get(letter[0], "modified"), added, deleted))
+                status = STATUS_LETTERS.get(letter[0], "modified")
+                files.append(FileChange(path, status, *lines.get(path, (0, 0))))
         return tuple(sorted(files, key=lambda f: f.path))
 
     async def diff(self, base: str, tree_or_commit: str) -> str:
         """The unified diff from ``base`` to a tree or commit (binary-safe, for git apply)."""
         return await self._git(
-            "diff-tree", "-r", "-p", "--binary", "--no-renames", "--full-index", base, tree_or_commit
+            "diff-tree",
+            "-r",
+            "-p",
+            "--binary",
+            "--no-renames",
+            "--full-index",
+            base,
+            tree_or_commit,
         )
 
     async def diff_so_far(self, session_id: str, base: str, checkout: Path) -> str:
@@ -286,8 +293,12 @@ class Project:
         ).strip()
         branch = self.settings.branch_for(session_id)
         await self._git(
-            "update-ref", "-m", f"opencode-sidecar: session {session_id}",
-            f"refs/heads/{branch}", commit, error=CommitError,
+            "update-ref",
+            "-m",
+            f"opencode-sidecar: session {session_id}",
+            f"refs/heads/{branch}",
+            commit,
+            error=CommitError,
         )
         return Change(base_ref, base, change.files, branch, commit, change.tree)
 

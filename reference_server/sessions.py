@@ -23,7 +23,7 @@ from typing import Any
 from contract import retention_rules, stream_rules
 from reference_server.event_log import Event, EventLog, LogClosedError, utc_now
 from reference_server.logs import session_id_var
-from reference_server.project import Change, CommitError, GitError, Project, change_paths
+from reference_server.project import Change, CommitError, GitError, Project
 from reference_server.runtime import (
     ModelConfig,
     OutputStream,

@@ -6,6 +6,7 @@ SUITES = (
     "lifecycle_model",
     "security",
     "agent",
+    "project",
     "pact",
     "retention",
     "soak",
