@@ -20,6 +20,7 @@ from rich.console import Console
 from contract import Level, load_catalogue
 from fakes.faults import FAULTS
 from fakes.faults.fault import AT_LEAST_SUITES
+from fakes.project import make_project
 from opencode_sidecar.verify import Verification, VerifyOptions, run_verify
 from suites import SUITES
 from suites.clientkit.harness import (
@@ -159,7 +160,10 @@ def test_suite_flags_exactly_the_declared_clauses(
     workspace = tmp_path / "workspace"
     run = None if fault.is_valid_variation else FAULT_RUN_OPTIONS.get(suite)
     extra: dict[str, Any] = {}
-    serving = serve_arguments(TargetOptions, declared_for(suite))
+    if suite == "project":  # started on a fresh fixture project, readable from here
+        extra["project_dir"] = tmp_path / "project"
+        make_project(extra["project_dir"])
+    serving = serve_arguments(TargetOptions, {**declared_for(suite), **extra})
     with ExitStack() as stack:
         if suite == "durability":  # restartable: a supervisor on a fixed port, a store
             state = tmp_path / "supervisor"
