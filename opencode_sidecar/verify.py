@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
+from fakes.project import make_project
 from suites import SUITES
 from suites.clientkit.harness import ServerStartError, reference_argv, start_server
 from suites.clientkit.supervisor import PORT_PLACEHOLDER, restart_command, supervised_argv
@@ -114,7 +115,10 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
         **EMBEDDED_DECLARED,
         **(EMBEDDED_ON_OPENCODE if runtime == "opencode" else {}),
         "secret": secrets.token_urlsafe(24),
+        # the fixture project, so that the PROJECT-* clauses run by default
+        "project_dir": workdir / "project",
     }
+    make_project(declared["project_dir"])
     workspace = workdir / "workspace"
     state = workdir / "supervisor"
     inner = reference_argv(

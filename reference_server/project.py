@@ -2,9 +2,9 @@
 
 How a session gets its checkout, and why this way (``contract/STREAM_RULES.md#project``):
 
-* The checkout is the **files only**: ``git read-tree <base>`` into an index the sidecar
-  keeps for the session (``<git dir>/opencode-sidecar/<session_id>.index``), then
-  ``git checkout-index -a`` into ``WORKSPACE_DIR/<session_id>``. The folder holds no
+* The checkout is the **files only**: ``git read-tree --reset -u <base>`` with an index the
+  sidecar keeps for the session (``<git dir>/opencode-sidecar/<session_id>.index``) and
+  ``WORKSPACE_DIR/<session_id>`` as the work tree. The folder holds no
   ``.git``: a git worktree's ``.git`` file points into ``PROJECT_DIR/.git/worktrees/``, and
   a ``clone --shared`` reads the project's object store, so either would need the
   project's ``.git`` inside the Landlock domain of the session's tools (for reading at
@@ -140,6 +140,7 @@ class Project:
         self.settings = settings
         self.git_dir = git_dir
         self._locks: dict[str, asyncio.Lock] = {}
+        self._base_trees: dict[str, str] = {}
 
     @classmethod
     def open(cls, settings: ProjectSettings) -> Project:
@@ -228,8 +229,9 @@ class Project:
     async def check_out(self, session_id: str, base: str, checkout: Path) -> None:
         """Fill ``checkout`` (an empty folder) with the files of commit ``base``."""
         async with self._lock(session_id):
-            await self._git("read-tree", base, session_id=session_id, work_tree=checkout)
-            await self._git("checkout-index", "-a", "-f", session_id=session_id, work_tree=checkout)
+            await self._git(
+                "read-tree", "--reset", "-u", base, session_id=session_id, work_tree=checkout
+            )
 
     async def _tree(self, session_id: str, checkout: Path) -> str:
         async with self._lock(session_id):
@@ -239,23 +241,33 @@ class Project:
     async def change(self, session_id: str, base_ref: str, base: str, checkout: Path) -> Change:
         """The change of ``checkout`` against ``base`` so far (nothing committed)."""
         tree = await self._tree(session_id, checkout)
+        if tree == await self._base_tree(base):  # nothing changed: no diff to run
+            return Change(base_ref, base, (), tree=tree)
         return Change(base_ref, base, await self._files(base, tree), tree=tree)
 
+    async def _base_tree(self, base: str) -> str:
+        if base not in self._base_trees:
+            self._base_trees[base] = (await self._git("rev-parse", f"{base}^{{tree}}")).strip()
+        return self._base_trees[base]
+
     async def _files(self, base: str, tree: str) -> tuple[FileChange, ...]:
-        diff = ("diff-tree", "-r", "--no-renames", "-z")
-        statuses = (await self._git(*diff, "--name-status", base, tree)).split("\0")
-        counts = (await self._git(*diff, "--numstat", base, tree)).split("\0")
+        """Each path that differs: ``--raw`` gives its status, ``--numstat`` its lines."""
+        out = await self._git(
+            "diff-tree", "-r", "--no-renames", "-z", "--raw", "--numstat", base, tree
+        )
+        tokens = iter(out.split("\0"))
+        statuses: dict[str, str] = {}
         lines: dict[str, tuple[int, int]] = {}
-        for entry in counts:
-            if entry.count("\t") >= 2:
-                plus, minus, path = entry.split("\t", 2)
+        for token in tokens:
+            if token.startswith(":"):
+                statuses[next(tokens, "")] = STATUS_LETTERS.get(token.split()[-1][:1], "modified")
+            elif token.count("\t") >= 2:
+                plus, minus, path = token.split("\t", 2)
                 lines[path] = (int(plus) if plus != "-" else 0, int(minus) if minus != "-" else 0)
-        files = []
-        for letter, path in zip(statuses[0::2], statuses[1::2], strict=False):
-            if letter:
-                status = STATUS_LETTERS.get(letter[0], "modified")
-                files.append(FileChange(path, status, *lines.get(path, (0, 0))))
-        return tuple(sorted(files, key=lambda f: f.path))
+        return tuple(
+            FileChange(path, status, *lines.get(path, (0, 0)))
+            for path, status in sorted(statuses.items())
+        )
 
     async def diff(self, base: str, tree_or_commit: str) -> str:
         """The unified diff from ``base`` to a tree or commit (binary-safe, for git apply)."""

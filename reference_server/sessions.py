@@ -268,8 +268,8 @@ class SessionStore:
                 break
             self._finished.popitem(last=False)
             gone_session = self._sessions.pop(session_id, None)
-            if gone_session is not None and not gone_session.keep_checkout:
-                self.remove_checkout(session_id)
+            if self.project is not None and gone_session and not gone_session.keep_checkout:
+                self.remove_checkout(session_id)  # its branch stays
             gone.append(session_id)
         if gone and self.storage is not None:
             self.storage.delete_sessions(gone)
