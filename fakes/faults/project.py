@@ -140,6 +140,13 @@ def _diff_shouted(request: web.Request, response: web.Response) -> web.Response 
     return web.Response(text=shouted, status=response.status, headers=headers)
 
 
+def _diff_without_base(request: web.Request, response: web.Response) -> web.Response | None:
+    if not answered(request, response, "diff"):
+        return None
+    response.headers.pop("X-Base-Commit", None)
+    return response
+
+
 FAULTS = [
     Fault(
         "project_base_ignored",
@@ -166,6 +173,13 @@ FAULTS = [
         catches={"project": ("PROJECT-DIFF-EXACT",)},
         evidence={"PROJECT-DIFF-EXACT": "HELLO FROM"},
         middleware=on_responses(_diff_shouted),
+    ),
+    Fault(
+        "project_diff_without_base",
+        "GET /diff answers without the X-Base-Commit header the backend applies it to",
+        catches={"pact": ("PROJECT-PACT",)},
+        evidence={"PROJECT-PACT": "X-Base-Commit"},
+        middleware=on_responses(_diff_without_base),
     ),
     Fault(
         "project_summary_miscounted",

@@ -160,7 +160,7 @@ def test_suite_flags_exactly_the_declared_clauses(
     workspace = tmp_path / "workspace"
     run = None if fault.is_valid_variation else FAULT_RUN_OPTIONS.get(suite)
     extra: dict[str, Any] = {}
-    if suite == "project":  # started on a fresh fixture project, readable from here
+    if any(c.startswith("PROJECT-") for c in fault.catches[suite]):  # on a fresh fixture
         extra["project_dir"] = tmp_path / "project"
         make_project(extra["project_dir"])
     serving = serve_arguments(TargetOptions, {**declared_for(suite), **extra})
