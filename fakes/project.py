@@ -67,11 +67,10 @@ def make_project(directory: Path) -> dict[str, str]:
         if commit.tag:
             _git(directory, "tag", "-a", commit.tag, "-m", commit.tag, env=env)
             refs[commit.tag] = _git(directory, "rev-parse", "HEAD", env=env)
-        refs[f"{fixture.branch}~{len(fixture.commits) - 1 - index}"] = _git(
-            directory, "rev-parse", "HEAD", env=env
-        )
+        back = len(fixture.commits) - 1 - index
+        name = f"{fixture.branch}~{back}" if back else fixture.branch
+        refs[name] = _git(directory, "rev-parse", "HEAD", env=env)
     _write(directory, fixture.dirty)
-    refs["HEAD"] = _git(directory, "rev-parse", "HEAD", env=env)
     return refs
 
 
