@@ -73,5 +73,5 @@ def test_an_unknown_profile_is_refused_naming_the_profiles() -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         "opencode-sidecar verify: error: argument --profile: unknown websockets "
-        "(choose from core, websocket, durable, secured, soak, agent, sandbox)"
+        "(choose from core, websocket, durable, secured, soak, agent, sandbox, project)"
     )
