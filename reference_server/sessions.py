@@ -326,6 +326,8 @@ class SessionStore:
                 if not item.events:  # created, then killed before its first event committed
                     session.emit("status", {"status": RUNNING, "progress": 0, "current_tool": None})
                 message = "the sidecar stopped while the session ran"
+                # its change was never taken: its checkout outlives retention (nothing lost)
+                session.keep_checkout = session.spec.base_commit is not None
                 self._fail(session, message, INTERRUPTED)
                 self._finish(session, retire=False)
                 interrupted.append(session)
