@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from contract import project_fixture, status_for
-from suites.agent._semantics import file_lines, is_success
+from suites.agent._semantics import is_success, read_shows
 from suites.checks.verdict import capability_absent, precondition_failed
 from suites.clientkit.client import SidecarClient, model_config, session_body
 from suites.clientkit.recording import Recording, data_of, record
@@ -68,22 +68,38 @@ class ProjectRun:
             if c.get("tool") == tool
         ]
 
-    def final_greeting(self) -> str | None:
-        """The text of the edited file as the session's last read showed it."""
+    def last_read(self) -> Any:
+        """The result of the session's last read of the file its scenario edits."""
         path = project_fixture().edit["modify"]["path"]
         shown = [r for a, r in self.reads_of("read") if a.get("filePath") == path]
-        if not shown or not is_success(shown[-1]):
-            return None
-        return "\n".join(file_lines(str(shown[-1].get("output", "")))).rstrip("\n") + "\n"
+        return shown[-1] if shown else None
 
-    def own_files(self, base_files: dict[str, str]) -> dict[str, str] | None:
+    def edited(self, base_text: str, mark: str) -> str:
+        """The edited file's text after the edit of the session marked ``mark``."""
+        modify = project_fixture().edit["modify"]
+        return base_text.replace(modify["old"], modify["new"].replace("{mark}", mark), 1)
+
+    def final_text(self, base_text: str, marks: tuple[str, ...]) -> str | None:
+        """Which text of the edited file the last read showed: after the edit of one of
+        ``marks``, or the base's (a read's output may wrap the file's lines: tools.yaml)."""
+        result = self.last_read()
+        if not is_success(result):
+            return None
+        output = str(result.get("output", ""))
+        candidates = [self.edited(base_text, m) for m in marks] + [base_text]
+        return next((c for c in candidates if read_shows(output, c)), None)
+
+    def own_files(
+        self, base_files: dict[str, str], marks: tuple[str, ...]
+    ) -> dict[str, str] | None:
         """The session's files: the base's, with what its tools showed and did."""
         edit = project_fixture().edit
-        greeting = self.final_greeting()
-        if greeting is None:
+        path = edit["modify"]["path"]
+        text = self.final_text(base_files[path], marks)
+        if text is None:
             return None
         files = dict(base_files)
-        files[edit["modify"]["path"]] = greeting
+        files[path] = text
         files[edit["add"]["path"].replace("{mark}", self.mark)] = edit["add"]["content"].replace(
             "{mark}", self.mark
         )

@@ -125,29 +125,35 @@ def test_an_unknown_base_is_refused(
 def test_concurrent_sessions_see_only_their_own_edit(
     project_edits: tuple[ProjectRun, ProjectRun], local_fixture: LocalFixture
 ) -> None:
-    modify = project_fixture().edit["modify"]
-    base = local_fixture.files(local_fixture.head)[modify["path"]]
+    path = project_fixture().edit["modify"]["path"]
+    base = local_fixture.files(local_fixture.head)[path]
+    marks = tuple(r.mark for r in project_edits)
     for run in project_edits:
         edits = run.reads_of("edit")
         check(
             bool(edits) and is_success(edits[0][1]),
-            f"session {run.mark}: its edit of {modify['path']} must succeed",
+            f"session {run.mark}: its edit of {path} must succeed",
             "the success result",
             edits[0][1] if edits else None,
         )
-        own = base.replace(modify["old"], modify["new"].replace("{mark}", run.mark), 1)
+        own = run.edited(base, run.mark)
         check(
-            run.final_greeting() == own,
-            f"session {run.mark}: it must read back its own edit only",
+            run.final_text(base, marks) == own,
+            f"session {run.mark}: its last read of {path} must show its own edit only",
             own,
-            run.final_greeting(),
+            run.last_read(),
         )
 
 
-def _own_files(run: ProjectRun, local_fixture: LocalFixture) -> dict[str, str]:
-    files = run.own_files(local_fixture.files(local_fixture.head))
+def _own_files(
+    run: ProjectRun, runs: tuple[ProjectRun, ...], local_fixture: LocalFixture
+) -> dict[str, str]:
+    marks = tuple(r.mark for r in runs)
+    files = run.own_files(local_fixture.files(local_fixture.head), marks)
     if files is None:
-        precondition_failed("PROJECT-ISOLATED", f"session {run.mark} read nothing back")
+        precondition_failed(
+            "PROJECT-ISOLATED", f"session {run.mark}: its last read showed no known text"
+        )
     return files
 
 
@@ -180,7 +186,7 @@ def test_the_diff_applied_to_the_base_gives_the_session_files(
             violation(
                 "git apply of the diff onto its base failed", "it applies", str(exc), response
             )
-        expected = _own_files(run, local_fixture)
+        expected = _own_files(run, project_edits, local_fixture)
         check(
             files == expected,
             f"session {run.mark}: git apply of its diff onto the base gives its files",
@@ -259,7 +265,7 @@ def test_the_branch_holds_exactly_the_change(
             n for n in git(project, "ls-tree", "-r", "-z", "--name-only", commit).split("\0") if n
         ]
         files = {n: git(project, "show", f"{commit}:{n}") for n in names}
-        expected = _own_files(run, local_fixture)
+        expected = _own_files(run, project_edits, local_fixture)
         check(files == expected, f"branch {branch} holds the session's files", expected, files)
 
 
