@@ -56,6 +56,8 @@ SUITE_DECLARED: dict[str, dict[str, Any]] = {
     # agent_tools runs five tools, each confined in a child of its own: room for them on a
     # loaded machine (AGENT-MODEL-ENDLESS waits this out)
     "agent": {"session_timeout": 8.0},
+    # project_edit runs three confined tools, waits 1 s and reads: room on a loaded machine
+    "project": {"session_timeout": 8.0},
     # the model learns that a session finished from what it reads; long_running sessions
     # that time out within its run give it finished sessions to DELETE (cancel_finished_200);
     # a cap of 3 as before the recorded runs wanted 6 (with 6, cancel_finished_200 went
