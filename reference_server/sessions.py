@@ -67,9 +67,9 @@ class Session:
     change: dict[str, Any] | None = None
     """With a project: the change summary its terminal event carries."""
     keep_checkout: bool = False
+    """Its change could not be committed: retention leaves its checkout on disk."""
     checked_out: bool = False
     """With a project: its folder holds its checkout (else there is no change to take)."""
-    """Its change could not be committed: retention leaves its checkout on disk."""
 
     @property
     def session_id(self) -> str:
