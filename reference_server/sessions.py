@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from contract import retention_rules, stream_rules
+from reference_server import checkouts
 from reference_server.event_log import Event, EventLog, LogClosedError, utc_now
 from reference_server.logs import session_id_var
-from reference_server.project import Change, CommitError, GitError, Project
+from reference_server.project import Change, CommitError, Project
 from reference_server.runtime import (
     ModelConfig,
     OutputStream,
@@ -38,10 +39,7 @@ from reference_server.telemetry import Telemetry
 log = logging.getLogger("reference_server.sessions")
 
 RUNNING = "running"
-COMMIT_FAILED = "commit_failed"
-"""The ``code`` of the fatal error ending a session whose change could not be committed."""
-CHECKOUT_FAILED = "checkout_failed"
-"""The ``code`` of the fatal error ending a session whose checkout could not be made."""
+COMMIT_FAILED = checkouts.COMMIT_FAILED
 INTERRUPTED = str(stream_rules().interrupted_data["code"])
 """The ``code`` of the fatal error ending a session the sidecar stopped (SIGTERM, crash)."""
 
@@ -375,7 +373,7 @@ class SessionStore:
         else:
             taken = await self._take_change(session, "completed")
             if isinstance(taken, CommitError):
-                self._fail(session, _commit_failed(taken), COMMIT_FAILED)
+                self._fail(session, checkouts.commit_failed(taken), COMMIT_FAILED)
             else:
                 files = tuple(result.files_modified) if taken is None else taken.paths
                 session.files_modified = files
@@ -406,33 +404,18 @@ class SessionStore:
     # ------------------------------------------------------------------ the project
     async def _check_out(self, session: Session) -> None:
         """With a project: fill the session's folder with its base's files."""
-        spec = session.spec
-        if self.project is None or spec.base_commit is None:
-            return
-        try:
-            await self.project.check_out(spec.session_id, spec.base_commit, spec.workspace)
-        except GitError as exc:
-            raise RuntimeFailure(f"the checkout failed: {exc}", CHECKOUT_FAILED) from None
-        session.checked_out = True
+        if self.project is not None and session.spec.base_commit is not None:
+            await checkouts.check_out(self.project, session.spec)
+            session.checked_out = True
 
     async def _take_change(self, session: Session, outcome: str) -> Change | CommitError | None:
         """With a project: commit the session's checkout to its branch (``None`` without
         one). A refused commit keeps the checkout past retention (nothing is lost)."""
-        spec = session.spec
-        if self.project is None or spec.base_commit is None or not session.checked_out:
+        if self.project is None or not session.checked_out:
             return None
-        message = f"opencode session {spec.session_id} ({outcome})\n\n{spec.prompt[:2000]}"
-        try:
-            return await self.project.commit(
-                spec.session_id, spec.base_ref or "HEAD", spec.base_commit, spec.workspace, message
-            )
-        except GitError as exc:
-            session.keep_checkout = True
-            log.error(
-                "the change was not committed; the checkout is kept",
-                extra={"checkout": str(spec.workspace), "reason": str(exc)},
-            )
-            return exc if isinstance(exc, CommitError) else CommitError(str(exc))
+        taken = await checkouts.take_change(self.project, session.spec, outcome)
+        session.keep_checkout = isinstance(taken, CommitError)
+        return taken
 
     async def _fail_taken(self, session: Session, message: str, code: str) -> None:
         """End with a fatal error carrying the change (or ``commit_failed``, saying why)."""
@@ -440,7 +423,7 @@ class SessionStore:
             return
         taken = await self._take_change(session, "failed")
         if isinstance(taken, CommitError):
-            self._fail(session, f"{message}; {_commit_failed(taken)}", COMMIT_FAILED)
+            self._fail(session, f"{message}; {checkouts.commit_failed(taken)}", COMMIT_FAILED)
         else:
             self._fail(session, message, code, taken)
 
@@ -448,7 +431,7 @@ class SessionStore:
         if session.finished:
             return
         if isinstance(taken, CommitError):
-            session.emit("error", {"error": _commit_failed(taken), "fatal": False})
+            session.emit("error", {"error": checkouts.commit_failed(taken), "fatal": False})
             taken = None
         data = {
             **stream_rules().cancel_data,
@@ -460,18 +443,11 @@ class SessionStore:
         session.emit(stream_rules().cancel_event, data)
 
     async def change_so_far(self, session: Session) -> tuple[str, str] | None:
-        """(base commit, unified diff) of a session's change: its commit once finished,
-        else its checkout now; ``None`` without a project."""
-        spec = session.spec
-        if self.project is None or spec.base_commit is None:
+        """(base commit, unified diff) of a session's change; ``None`` without a project."""
+        if self.project is None or session.spec.base_commit is None:
             return None
-        change = session.change or {}
-        if session.finished and change.get("commit"):
-            return spec.base_commit, await self.project.diff(spec.base_commit, change["commit"])
-        if session.finished and change and not change.get("files"):
-            return spec.base_commit, ""
-        diff = await self.project.diff_so_far(spec.session_id, spec.base_commit, spec.workspace)
-        return spec.base_commit, diff
+        diff = await checkouts.diff_of(self.project, session.spec, session.change, session.finished)
+        return session.spec.base_commit, diff
 
     def remove_checkout(self, session_id: str) -> None:
         """Remove a session's folder (and, with a project, its index; its branch stays).
@@ -533,7 +509,3 @@ class SessionStore:
     def remove_workspace(self, session_id: str) -> None:
         """Kept for the retention hook's name: the same as :meth:`remove_checkout`."""
         self.remove_checkout(session_id)
-
-
-def _commit_failed(exc: GitError) -> str:
-    return f"the change was not committed ({exc}); its checkout is kept"
