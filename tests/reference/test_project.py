@@ -25,6 +25,7 @@ from reference_server.config import Config, ConfigError
 from reference_server.project import Project, ProjectError, ProjectSettings, open_project
 from reference_server.serve import running
 from suites.clientkit.client import AsyncSidecarClient, model_config
+from suites.clientkit.harness import python_module
 from tests.reference.conftest import base_config
 
 HOOK = "reference-transaction"
@@ -228,3 +229,29 @@ async def test_without_a_project_base_ref_is_ignored_and_nothing_changes(
     assert not (sidecar.config.workspace_dir / session_id / "README.md").exists()
     diff = await sidecar.client.call("getSessionDiff", path={"session_id": session_id})
     assert diff.status_code == status_for("getSessionDiff", "not_found")
+
+
+def test_serve_with_a_project_that_is_not_a_repository_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        python_module(
+            "opencode_sidecar.serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--workspace",
+            str(tmp_path / "ws"),
+            "--project-dir",
+            str(tmp_path),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"opencode-sidecar: PROJECT_DIR={tmp_path} is not a git repository")
