@@ -11,6 +11,7 @@
 * ``tools.yaml``: the agent's tools (parameters, semantics, the one success and error
   result shape, bash bounds); ``events/tool_result.json`` follows it.
 * ``model.yaml``: what a sidecar sends to a session's model, per provider.
+* ``project_fixture.yaml``: the fixture project of the ``project`` profile.
 * ``asyncapi.yaml``: both event channels (SSE and WebSocket) as AsyncAPI 3.0; its
   payloads ``$ref`` ``events/*.json``.
 
@@ -67,6 +68,7 @@ from contract._openapi import (
     status_for,
 )
 from contract._profiles import Profile, ProfileError, Profiles, load_profiles
+from contract._project import FixtureCommit, ProjectFixture, project_fixture
 from contract._refusals import (
     CLIENT_ERRORS,
     MALFORMED_OUTCOMES,
@@ -109,12 +111,14 @@ __all__ = [
     "Catalogue",
     "CatalogueError",
     "Clause",
+    "FixtureCommit",
     "Level",
     "MetricFamily",
     "Operation",
     "Profile",
     "ProfileError",
     "Profiles",
+    "ProjectFixture",
     "ProviderRules",
     "RetentionRules",
     "SandboxPaths",
@@ -141,6 +145,7 @@ __all__ = [
     "operations",
     "parse_yaml",
     "profile_metric_families",
+    "project_fixture",
     "provider_rules",
     "providers",
     "rejection_statuses",

@@ -1,4 +1,4 @@
-"""``python -m fakes``: ``model-server``, ``list``, ``faulty``, ``forkserver``."""
+"""``python -m fakes``: ``model-server``, ``list``, ``faulty``, ``forkserver``, ``project``."""
 
 from __future__ import annotations
 
@@ -37,6 +37,16 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _project(args: argparse.Namespace) -> int:
+    from fakes.project import FixtureError, main
+
+    try:
+        return main(args.directory)
+    except FixtureError as exc:
+        print(f"python -m fakes project: {exc}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fakes", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--scenarios", type=Path, default=SCENARIO_DIR)
     listing.set_defaults(func=_list)
     add_faulty_parser(sub)
+    project = sub.add_parser(
+        "project", help="make the fixture project (contract/project_fixture.yaml) in DIR"
+    )
+    project.add_argument("directory", type=Path, metavar="DIR")
+    project.set_defaults(func=_project)
     fork = sub.add_parser(
         "forkserver", help="start `python -m fakes ARGS` servers from one warm process (stdin)"
     )

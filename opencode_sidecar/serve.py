@@ -34,6 +34,7 @@ def serve(args: argparse.Namespace) -> int:
     from opencode_sidecar.runtimes import build_runtime
     from reference_server.app import create_app
     from reference_server.logs import configure_logging
+    from reference_server.project import ProjectError, open_project
     from reference_server.serve import serve_forever
     from reference_server.storage import Storage, StorageError
     from reference_server.tracing import install_tracing
@@ -44,10 +45,14 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(config.log_level)
     tracing = install_tracing(environ)
     try:
+        project = open_project(config, environ)
+    except ProjectError as exc:
+        raise ServeError(str(exc)) from None
+    try:
         storage = Storage.open(config.storage_dir) if config.storage_dir is not None else None
     except StorageError as exc:
         raise ServeError(str(exc)) from None
-    app = create_app(config, build_runtime(config, environ), storage=storage)
+    app = create_app(config, build_runtime(config, environ), storage=storage, project=project)
     try:
         asyncio.run(serve_forever(app, config))
     finally:

@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 
 from contract.settings import setting
+from fakes.project import make_project
 from opencode_sidecar.local_target import serve_words, target_fields
 from opencode_sidecar.verify_console import ProgressPrinter, render
 from suites import SUITES
@@ -116,7 +117,10 @@ def embedded_reference(runtime: str, workdir: Path) -> Iterator[TargetOptions]:
         "shared_secret": secrets.token_urlsafe(24),
         "storage_dir": workdir / "storage",
         "runtime": runtime,
+        # the fixture project, so that the PROJECT-* clauses run by default
+        "project_dir": workdir / "project",
     }
+    make_project(settings["project_dir"])
     words = serve_words(settings)
     state = workdir / "supervisor"
     inner = reference_argv(workspace, *words.args, port=PORT_PLACEHOLDER)

@@ -33,6 +33,7 @@ from reference_server.middleware import (
 )
 from reference_server.open_streams import OpenStreams
 from reference_server.permission_routes import answer_permission
+from reference_server.project import Project
 from reference_server.runtime import Runtime
 from reference_server.sessions import SessionStore
 from reference_server.storage import Storage
@@ -54,6 +55,7 @@ HANDLERS: Mapping[str, Handler] = {
     "websocketSession": websocket_session,
     "cancelSession": handlers.cancel_session,
     "answerPermission": answer_permission,
+    "getSessionDiff": handlers.session_diff,
 }
 
 
@@ -65,9 +67,11 @@ def create_app(
     middlewares: Iterable[Middleware] = (),
     extra_routes: Iterable[web.RouteDef] = (),
     storage: Storage | None = None,
+    project: Project | None = None,
 ) -> web.Application:
     """Build the app. ``storage`` (opened by the caller) makes sessions durable; without
-    it they live in memory. ``hooks``/``middlewares`` exist for the harness's faulty
+    it they live in memory. ``project`` (opened by the caller from ``PROJECT_DIR``) gives
+    each session a checkout of it. ``hooks``/``middlewares`` exist for the harness's faulty
     sidecars."""
     app = web.Application(
         client_max_size=config.max_body_bytes,
@@ -97,6 +101,7 @@ def create_app(
         retention=config.session_retention,
         max_retained=config.max_retained_sessions,
         permission_timeout=config.permission_timeout,
+        project=project,
     )
     app[follow_ups_key] = FollowUps()
     for op in operations().values():

@@ -265,6 +265,26 @@ class Config:
         flag="--storage-dir",
         parse=Path,
     )
+    project_dir: Path | None = setting(
+        "a git repository (on the shared volume) each session gets its own checkout of, at its "
+        "base_ref, and commits its change back to; unset: each session starts in an empty folder",
+        env="PROJECT_DIR",
+        flag="--project-dir",
+        parse=Path,
+        verify="--project-dir",
+    )
+    project_branch: str = setting(
+        "the branch a session's change is committed to ({session_id} replaced)",
+        default="opencode/{session_id}",
+        env="PROJECT_BRANCH",
+        flag="--project-branch",
+    )
+    project_author: str = setting(
+        "author and committer of those commits, as 'Name <email>'",
+        default="opencode-sidecar <opencode-sidecar@localhost>",
+        env="PROJECT_AUTHOR",
+        flag="--project-author",
+    )
     sandbox: SandboxMode = setting(
         "confine each session's tools (bash and everything it starts, file tools) to its "
         "workspace with Landlock; without kernel support, required refuses to start and "
@@ -301,6 +321,13 @@ class Config:
             raise ConfigError(f"SANDBOX={self.sandbox!r} is not one of {', '.join(SANDBOX_MODES)}")
         if self.max_concurrent_sessions < 1:
             raise ConfigError("MAX_CONCURRENT_SESSIONS must be at least 1")
+        if "{session_id}" not in self.project_branch:
+            raise ConfigError(
+                f"PROJECT_BRANCH={self.project_branch!r} must contain {{session_id}} "
+                "(one branch per session)"
+            )
+        if "<" not in self.project_author or not self.project_author.rstrip().endswith(">"):
+            raise ConfigError(f"PROJECT_AUTHOR={self.project_author!r} must read 'Name <email>'")
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ from reference_server.keys import (
 from reference_server.logs import session_id_var
 from reference_server.lookup import session_or_error
 from reference_server.permissions import PermissionPolicy
+from reference_server.project import UnknownRefError
 from reference_server.runtime import ModelConfig, SessionSpec
 from reference_server.sandbox import Sandbox
 from reference_server.sessions import Session, SessionExistsError, SessionLimitError
@@ -151,17 +152,54 @@ def _earlier(body: dict[str, Any], request: web.Request) -> Session | None:
 
 
 def _workspace(request: web.Request, session_id: str, earlier: Session | None) -> Path:
-    """Where a session's tools work: its own directory, or its conversation's."""
-    if earlier is not None:
+    """Where a session's tools work: its own directory, or, without a project, its
+    conversation's (with a project a follow-up gets its own checkout of the earlier turn's
+    commit: the same files, and a folder retention removes with its own session)."""
+    store = request.app[store_key]
+    if earlier is not None and store.project is None:
         return earlier.spec.workspace
-    return request.app[store_key].workspace_for(session_id)
+    return store.workspace_for(session_id)
 
 
-def _spec(body: dict[str, Any], request: web.Request, earlier: Session | None) -> SessionSpec:
+async def _base(
+    body: dict[str, Any], request: web.Request, earlier: Session | None
+) -> tuple[str | None, str | None]:
+    """(base_ref, its commit) with a project; an unknown ref answers ``unknown_ref``.
+    Without a project ``base_ref`` is ignored (the session starts in an empty folder). A
+    follow-up starts where its earlier turn ended: that turn's branch and commit (its base,
+    when it changed nothing), whatever ``base_ref`` says."""
+    project = request.app[store_key].project
+    if project is None:
+        return None, None
+    if earlier is not None:
+        change = earlier.change or {}
+        if change.get("commit"):
+            return str(change["branch"]), str(change["commit"])
+        return earlier.spec.base_ref, earlier.spec.base_commit
+    ref = body.get("base_ref") or "HEAD"
+    try:
+        return ref, await project.resolve(ref)
+    except UnknownRefError:
+        raise ApiError(
+            "createSession",
+            "unknown_ref",
+            "base_ref names no commit of the project",
+            {"field": "base_ref", "base_ref": ref},
+        ) from None
+
+
+def _spec(
+    body: dict[str, Any],
+    request: web.Request,
+    earlier: Session | None,
+    base: tuple[str | None, str | None],
+) -> SessionSpec:
     mc = body["model_config"]
     session_id = body["session_id"]
     history = request.app[follow_ups_key].history(earlier) if earlier is not None else ()
     return SessionSpec(
+        base_ref=base[0],
+        base_commit=base[1],
         session_id=session_id,
         prompt=body["prompt"],
         system_prompt=body.get("system_prompt"),
@@ -203,9 +241,10 @@ async def create_session(request: web.Request) -> web.Response:
             "this sidecar's runtime cannot ask before a tool runs",
             {"field": "permissions", "reason": f"not supported by runtime {config.runtime}"},
         )
+    base = await _base(body, request, earlier)
     try:
         session = store.create(
-            _spec(body, request, earlier),
+            _spec(body, request, earlier, base),
             PermissionPolicy.from_body(policy) if policy is not None else None,
         )
     except SessionExistsError:
@@ -256,4 +295,22 @@ async def cancel_session(request: web.Request) -> web.Response:
             "cancelled_at": session.cancelled_at,
         },
         status=status_for(op, "cancelled"),
+    )
+
+
+async def session_diff(request: web.Request) -> web.Response:
+    """The session's change against its base as a unified diff (so far, while it runs)."""
+    op = "getSessionDiff"
+    session = session_or_error(request, op)
+    found = await request.app[store_key].change_so_far(session)
+    if found is None:
+        raise ApiError(
+            op, "not_found", "this sidecar has no project", {"session_id": session.session_id}
+        )
+    base, diff = found
+    return web.Response(
+        text=diff,
+        status=status_for(op, "diff"),
+        content_type="text/x-diff",
+        headers={"X-Base-Commit": base},
     )

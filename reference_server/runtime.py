@@ -143,12 +143,18 @@ class SessionSpec:
     prompt: str
     model: ModelConfig
     workspace: Path
-    """The session's own directory (``WORKSPACE_DIR/<session_id>``); it exists."""
+    """The session's own directory (``WORKSPACE_DIR/<session_id>``); it exists. With a
+    project (``PROJECT_DIR``) it holds the session's checkout of the project at its base
+    before ``run`` is called: the runtime's agent works there as in any folder."""
     system_prompt: str | None = None
     history: tuple[EarlierTurn, ...] = ()
     """The earlier turns a follow-up continues, oldest first (empty: a new conversation)."""
     continued_from: str | None = None
     """The session this one continues (``continue_from``), if any."""
+    base_ref: str | None = None
+    """With a project: the ``base_ref`` asked (``HEAD`` when none was)."""
+    base_commit: str | None = None
+    """With a project: the commit ``base_ref`` named when the session was created."""
 
     @property
     def effective_system_prompt(self) -> str | None:

@@ -26,9 +26,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from contract import retention_rules, stream_rules
+from reference_server import checkouts
 from reference_server.event_log import Event, EventLog, LogClosedError, utc_now
 from reference_server.logs import session_id_var
 from reference_server.permissions import PermissionGate, PermissionPolicy
+from reference_server.project import Change, CommitError, Project
 from reference_server.runtime import (
     ALLOWED,
     AssistantStep,
@@ -49,6 +51,7 @@ from reference_server.tracing import OUTCOME, SESSION_ID, SESSION_SPAN, TOOL_NAM
 log = logging.getLogger("reference_server.sessions")
 
 RUNNING = "running"
+COMMIT_FAILED = checkouts.COMMIT_FAILED
 INTERRUPTED = str(stream_rules().interrupted_data["code"])
 """The ``code`` of the fatal error ending a session the sidecar stopped (SIGTERM, crash)."""
 
@@ -67,6 +70,7 @@ class Session:
     files_modified: tuple[str, ...] = ()
     error: str | None = None
     cancelled_at: str | None = None
+    cancel_reason: str | None = None
     task: asyncio.Task[None] | None = None
     recovered: bool = False
     """Loaded from the store at startup (this process did not create it)."""
@@ -74,6 +78,12 @@ class Session:
     """When this process accepted it (``time.monotonic``): durations are measured from here."""
     gate: PermissionGate | None = None
     """Its permission policy and requests (``None``: created without ``permissions``)."""
+    change: dict[str, Any] | None = None
+    """With a project: the change summary its terminal event carries."""
+    keep_checkout: bool = False
+    """Its change could not be committed: retention leaves its checkout on disk."""
+    checked_out: bool = False
+    """With a project: its folder holds its checkout (else there is no change to take)."""
 
     @property
     def session_id(self) -> str:
@@ -136,6 +146,8 @@ class Session:
                 self.progress = data["progress"]
             if record.event == "complete":
                 self.files_modified = tuple(data.get("files_modified", ()))
+            if isinstance(data.get("change"), dict):
+                self.change = data["change"]
             if record.event == "error" and rules.is_terminal(record.event, data):
                 self.error = str(data.get("error"))
             if record.event == rules.cancel_event and all(
@@ -185,6 +197,8 @@ def spec_from_record(record: Mapping[str, Any]) -> SessionSpec:
         system_prompt=record.get("system_prompt"),
         history=tuple(_turn_from_record(t) for t in record.get("history", ())),
         continued_from=record.get("continued_from"),
+        base_ref=record.get("base_ref"),
+        base_commit=record.get("base_commit"),
     )
 
 
@@ -295,11 +309,14 @@ class SessionStore:
         max_retained: int = retention_rules().default_max_finished,
         clock: Callable[[], float] = time.monotonic,
         permission_timeout: float = 300.0,
+        project: Project | None = None,
     ) -> None:
         self._runtime = runtime
         self.permission_timeout = permission_timeout
         self.gate_class: type[PermissionGate] = PermissionGate
         """What a session created with ``permissions`` gets (faulty sidecars swap it)."""
+        self.project = project
+        """``PROJECT_DIR``'s repository: each session works in a checkout of it."""
         self._retention = retention
         self._max_retained = max_retained
         self._clock = clock
@@ -331,25 +348,36 @@ class SessionStore:
         """Forget the finished sessions past retention (time or count); returns how many."""
         cutoff = self._clock() - self._retention
         gone: list[str] = []
+        folders: dict[str, Path | None] = {}
+        # each gone session's folder; None: kept (its change was not committed)
         while self._finished:
             session_id, finished_at = next(iter(self._finished.items()))
             if finished_at > cutoff and len(self._finished) <= self._max_retained:
                 break
             self._finished.popitem(last=False)
-            self._sessions.pop(session_id, None)
+            gone_session = self._sessions.pop(session_id, None)
             gone.append(session_id)
+            if gone_session is not None:
+                folders[session_id] = (
+                    None if gone_session.keep_checkout else gone_session.spec.workspace
+                )
         if gone:
-            self.release(gone)
+            self.release(gone, folders)
         return len(gone)
 
-    def release(self, session_ids: Sequence[str]) -> None:
+    def release(
+        self, session_ids: Sequence[str], folders: Mapping[str, Path | None] | None = None
+    ) -> None:
         """Free what sessions that left retention held (STREAM_RULES.md#retention): their
-        rows in the durable store and their workspace directories. Every resource kept for
+        rows in the durable store and their workspace directories (``folders``: each one's,
+        ``None`` to keep it; default ``WORKSPACE_DIR/<session_id>``). Every resource kept for
         a finished session is let go here, and only here."""
         if self.storage is not None:
             self.storage.delete_sessions(list(session_ids))
         for session_id in session_ids:
-            self.remove_workspace(session_id)
+            folder = (folders or {}).get(session_id, self.workspace_for(session_id))
+            if folder is not None:
+                self.remove_workspace(session_id, folder)
 
     def retention_tick(self) -> float:
         """How often a sweeper should call :meth:`retire_expired` (seconds)."""
@@ -405,6 +433,8 @@ class SessionStore:
                 if not item.events:  # created, then killed before its first event committed
                     session.emit("status", {"status": RUNNING, "progress": 0, "current_tool": None})
                 message = "the sidecar stopped while the session ran"
+                # its change was never taken: its checkout outlives retention (nothing lost)
+                session.keep_checkout = session.spec.base_commit is not None
                 self._fail(session, message, INTERRUPTED)
                 self._finish(session, retire=False)
                 interrupted.append(session)
@@ -437,32 +467,44 @@ class SessionStore:
         deadline = asyncio.timeout(self._timeout)
         try:
             async with deadline:
+                await self._check_out(session)
                 result: RunResult = await self._runtime.run(session.spec, sink)
         except TimeoutError:
             if deadline.expired():
                 message = f"session exceeded SESSION_TIMEOUT ({self._timeout:g} s)"
-                self._fail(session, message, str(stream_rules().timeout_data["code"]))
+                await self._fail_taken(session, message, str(stream_rules().timeout_data["code"]))
             else:
                 log.exception("runtime timed out", extra={"session_id": session.session_id})
-                self._fail(session, "the runtime timed out", "runtime_error")
+                await self._fail_taken(session, "the runtime timed out", "runtime_error")
         except RuntimeFailure as failure:
-            self._fail(session, failure.message, failure.code)
+            await self._fail_taken(session, failure.message, failure.code)
         except asyncio.CancelledError:
-            if not session.finished:  # cancelled by shutdown rather than DELETE
-                self._fail(session, "the sidecar shut down while the session ran", INTERRUPTED)
+            if session.finished:
+                raise
+            if session.cancelled_at is not None:  # DELETE, with a project: its change first
+                await self._emit_cancelled(session, await self._take_change(session, "cancelled"))
+            else:  # shutdown rather than DELETE
+                await self._fail_taken(
+                    session, "the sidecar shut down while the session ran", INTERRUPTED
+                )
             raise
         except Exception:
             log.exception("runtime crashed", extra={"session_id": session.session_id})
-            self._fail(session, "the runtime failed unexpectedly", "runtime_error")
+            await self._fail_taken(session, "the runtime failed unexpectedly", "runtime_error")
         else:
-            session.files_modified = tuple(result.files_modified)
-            session.emit(
-                "complete",
-                {
+            taken = await self._take_change(session, "completed")
+            if isinstance(taken, CommitError):
+                self._fail(session, checkouts.commit_failed(taken), COMMIT_FAILED)
+            else:
+                files = tuple(result.files_modified) if taken is None else taken.paths
+                session.files_modified = files
+                data: dict[str, Any] = {
                     "final_message": result.final_message,
-                    "files_modified": list(result.files_modified),
-                },
-            )
+                    "files_modified": list(files),
+                }
+                if taken is not None:
+                    session.change = data["change"] = taken.summary()
+                session.emit("complete", data)
         finally:
             sink.close()
             if session.gate is not None:
@@ -473,29 +515,92 @@ class SessionStore:
                 "session ended", extra={"status": session.status, "events": session.log.last_id}
             )
 
-    def _fail(self, session: Session, message: str, code: str) -> None:
+    def _fail(
+        self, session: Session, message: str, code: str, change: Change | None = None
+    ) -> None:
         session.error = message
-        session.emit("error", {"error": message, "fatal": True, "code": code})
+        data: dict[str, Any] = {"error": message, "fatal": True, "code": code}
+        if change is not None:
+            session.change = data["change"] = change.summary()
+        session.emit("error", data)
         self._telemetry.runtime_error(code)
 
-    async def cancel(self, session: Session, reason: str, grace: float = 5.0) -> None:
-        """End a running session with the cancelled status event, then stop its runtime."""
+    # ------------------------------------------------------------------ the project
+    async def _check_out(self, session: Session) -> None:
+        """With a project: fill the session's folder with its base's files."""
+        if self.project is not None and session.spec.base_commit is not None:
+            await checkouts.check_out(self.project, session.spec)
+            session.checked_out = True
+
+    async def _take_change(self, session: Session, outcome: str) -> Change | CommitError | None:
+        """With a project: commit the session's checkout to its branch (``None`` without
+        one). A refused commit keeps the checkout past retention (nothing is lost)."""
+        if self.project is None or not session.checked_out:
+            return None
+        taken = await checkouts.take_change(self.project, session.spec, outcome)
+        session.keep_checkout = isinstance(taken, CommitError)
+        return taken
+
+    async def _fail_taken(self, session: Session, message: str, code: str) -> None:
+        """End with a fatal error carrying the change (or ``commit_failed``, saying why)."""
         if session.finished:
             return
-        session.cancelled_at = utc_now()
-        data = {**stream_rules().cancel_data, "progress": session.progress, "reason": reason}
+        taken = await self._take_change(session, "failed")
+        if isinstance(taken, CommitError):
+            self._fail(session, f"{message}; {checkouts.commit_failed(taken)}", COMMIT_FAILED)
+        else:
+            self._fail(session, message, code, taken)
+
+    async def _emit_cancelled(self, session: Session, taken: Change | CommitError | None) -> None:
+        if session.finished:
+            return
+        if isinstance(taken, CommitError):
+            session.emit("error", {"error": checkouts.commit_failed(taken), "fatal": False})
+            taken = None
+        data = {
+            **stream_rules().cancel_data,
+            "progress": session.progress,
+            "reason": session.cancel_reason or "cancelled",
+        }
+        if taken is not None:
+            session.change = data["change"] = taken.summary()
         session.emit(stream_rules().cancel_event, data)
         if session.gate is not None:  # an answer from now on finds the session ended
             session.gate.end()
+
+    async def change_so_far(self, session: Session) -> tuple[str, str] | None:
+        """(base commit, unified diff) of a session's change; ``None`` without a project."""
+        if self.project is None or session.spec.base_commit is None:
+            return None
+        diff = await checkouts.diff_of(self.project, session.spec, session.change, session.finished)
+        return session.spec.base_commit, diff
+
+    async def cancel(self, session: Session, reason: str, grace: float = 5.0) -> None:
+        """End a running session with the cancelled status event, and stop its runtime.
+        With a project the runtime stops first, so that the event carries the change of a
+        checkout no tool writes to any more (the session's task emits it)."""
+        if session.finished or session.cancelled_at is not None:
+            return
+        session.cancelled_at = utc_now()
+        session.cancel_reason = reason
+        if self.project is None:
+            await self._emit_cancelled(session, None)
         await self._stop_task(session, grace)
+        await self._emit_cancelled(session, None)  # a runtime that ignored cancellation
         await self._flushed([session], grace)
 
     async def interrupt_all(self, grace: float) -> None:
-        """Shutdown: end every running session with a fatal ``interrupted`` error."""
+        """Shutdown: end every running session with a fatal ``interrupted`` error (with a
+        project, after its runtime stopped and its change was committed)."""
         running = self.running()
-        for session in running:
-            self._fail(session, "the sidecar shut down while the session ran", INTERRUPTED)
+        message = "the sidecar shut down while the session ran"
+        if self.project is None:
+            for session in running:
+                self._fail(session, message, INTERRUPTED)
         await asyncio.gather(*(self._stop_task(s, grace) for s in running))
+        for session in running:
+            if not session.finished:
+                self._fail(session, message, INTERRUPTED)
         await self._flushed(running, grace)
 
     async def _flushed(self, sessions: Sequence[Session], timeout: float) -> None:
@@ -519,10 +624,18 @@ class SessionStore:
         if not done:
             log.warning("runtime ignored cancellation", extra={"session_id": session.session_id})
 
-    def remove_workspace(self, session_id: str) -> None:
-        """Delete ``WORKSPACE_DIR/<session_id>/``: in a worker thread while the event loop
-        runs (a large workspace never blocks it), else at once."""
-        remove = functools.partial(shutil.rmtree, self.workspace_for(session_id), True)
+    def remove_workspace(self, session_id: str, workspace: Path | None = None) -> None:
+        """The one clean-up of a session's folder when it leaves retention: with a project
+        its checkout and index (its branch stays), synchronously; else its directory, in a
+        worker thread while the event loop runs (a large workspace never blocks it). A folder
+        that a retained session of the same conversation still works in stays."""
+        folder = workspace if workspace is not None else self.workspace_for(session_id)
+        if any(s.spec.workspace == folder for s in self._sessions.values()):
+            return
+        if self.project is not None:
+            self.project.remove_checkout(session_id, folder)
+            return
+        remove = functools.partial(shutil.rmtree, folder, True)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:

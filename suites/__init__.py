@@ -7,6 +7,7 @@ SUITES = (
     "security",
     "agent",
     "conversation",
+    "project",
     "pact",
     "retention",
     "soak",

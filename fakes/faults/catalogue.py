@@ -20,6 +20,7 @@ from fakes.faults.fault import Fault
 from reference_server.app import create_app
 from reference_server.config import Config
 from reference_server.hooks import StreamFilter, StreamHooks, WebSocketFilter
+from reference_server.project import Project
 from reference_server.runtime import Runtime
 from reference_server.sessions import Session
 from reference_server.storage import Storage
@@ -50,8 +51,10 @@ def _declared() -> Iterable[Fault]:
 FAULTS: Mapping[str, Fault] = merge(_declared())
 
 
-def create_faulty_app(fault: Fault, config: Config, runtime: Runtime) -> web.Application:
-    """The reference app with ``fault`` applied."""
+def create_faulty_app(
+    fault: Fault, config: Config, runtime: Runtime, project: Project | None = None
+) -> web.Application:
+    """The reference app with ``fault`` applied (``project``: ``PROJECT_DIR``'s, opened)."""
     config = replace(config, **dict(fault.config))
     if fault.runtime is not None:
         runtime = fault.runtime(runtime)
@@ -71,6 +74,7 @@ def create_faulty_app(fault: Fault, config: Config, runtime: Runtime) -> web.App
         hooks=Hooks(),
         middlewares=[fault.middleware] if fault.middleware is not None else [],
         storage=Storage.open(config.storage_dir) if config.storage_dir is not None else None,
+        project=project,
     )
     if fault.patch_app is not None:
         fault.patch_app(app)

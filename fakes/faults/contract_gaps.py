@@ -69,7 +69,7 @@ def anthropic_v1_doubled(inner: Runtime) -> Runtime:
 # ------------------------------------------------------------------ workspaces past retention
 def keep_workspaces(app: web.Application) -> None:
     """Sessions leave retention, their workspace directories stay (disk grows)."""
-    setattr(app[store_key], "remove_workspace", lambda session_id: None)  # noqa: B010
+    setattr(app[store_key], "remove_workspace", lambda *_: None)  # noqa: B010
 
 
 # ------------------------------------------------------------------ /ws past retention

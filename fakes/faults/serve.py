@@ -21,6 +21,7 @@ from reference_server.config import (
     server_config,
 )
 from reference_server.logs import configure_logging
+from reference_server.project import ProjectError, open_project
 from reference_server.serve import serve_forever
 
 FAULTY_DEFAULTS = {"host": "127.0.0.1", "port": 0, "log_level": "warn"}
@@ -55,9 +56,10 @@ def run_faulty(args: argparse.Namespace) -> int:
         config.workspace_dir.mkdir(parents=True, exist_ok=True)
         configure_logging(config.log_level)
         runtime = build_fake_runtime(config)
-    except ConfigError as exc:
+        project = open_project(config, os.environ)
+    except (ConfigError, ProjectError) as exc:
         raise SystemExit(f"python -m fakes faulty: {exc}") from None
-    asyncio.run(serve_forever(create_faulty_app(fault, config, runtime), config))
+    asyncio.run(serve_forever(create_faulty_app(fault, config, runtime, project), config))
     return 0
 
 

@@ -72,6 +72,8 @@ class HttpExpectation:
     """The backend's call, given the session id."""
     sends_body: bool = False
     response_headers: tuple[str, ...] = ()
+    profile: str = "core"
+    """The profile whose clause judges it (``project``: PROJECT-PACT, with the fixture)."""
 
 
 def _create(client: SidecarClient, session_id: str) -> httpx.Response:
@@ -169,6 +171,16 @@ HTTP: tuple[HttpExpectation, ...] = (
         response_headers=("Content-Type",),
     ),
     HttpExpectation(
+        "a request for the diff of a completed session on a project",
+        COMPLETED,
+        "getSessionDiff",
+        "diff",
+        None,
+        lambda c, s: c.call("getSessionDiff", path={"session_id": s}),
+        response_headers=("X-Base-Commit",),
+        profile="project",
+    ),
+    HttpExpectation(
         "a liveness probe", None, "getLiveness", "alive", "liveness", lambda c, s: c.liveness()
     ),
     HttpExpectation(
@@ -183,18 +195,41 @@ class MessageExpectation:
 
     event: str
     state: str
+    profile: str = "core"
+    """``project``: the event as a sidecar with a project sends it (``project_events``)."""
 
     @property
     def description(self) -> str:
+        if self.profile == "project":
+            return f"the session stream's {self.event} event on a project, with its change"
         return f"the session stream's {self.event} event"
+
+    @property
+    def example(self) -> dict[str, Any]:
+        """The backend's example of this event: the fields it reads."""
+        ex = examples()
+        found: dict[str, Any] = ex["project_events" if self.profile == "project" else "events"][
+            self.event
+        ]
+        return found
 
 
 def message_expectations() -> tuple[MessageExpectation, ...]:
     """Every event type the backend reads (all numbered ones: heartbeats it ignores; the
-    events of optional profiles' features, which this backend does not use, neither)."""
+    events of optional profiles' features, which this backend does not use, neither), and
+    those it reads a project's change from."""
     rules = stream_rules()
     wanted = sorted(rules.event_types - rules.unnumbered_events - set(rules.optional_events))
-    return tuple(MessageExpectation(e, FAILED if e == "error" else COMPLETED) for e in wanted)
+    plain = tuple(MessageExpectation(e, FAILED if e == "error" else COMPLETED) for e in wanted)
+    project = tuple(
+        MessageExpectation(e, COMPLETED, "project") for e in sorted(examples()["project_events"])
+    )
+    return plain + project
+
+
+def in_profile(profile: str, expectations: Any) -> list[str]:
+    """The descriptions of the expectations a profile's clauses judge."""
+    return [e.description for e in expectations if e.profile == profile]
 
 
 def _session_path(op_id: str) -> Any:
@@ -252,19 +287,18 @@ def declare_http(pact: Any, e: HttpExpectation) -> None:
 
 
 def declare_messages(pact: Any) -> None:
-    ex = examples()
     for m in message_expectations():
         schema = json.loads((EVENTS_DIR / f"{m.event}.json").read_text())
-        contents = matcher_for(schema, ex["events"][m.event])
+        contents = matcher_for(schema, m.example)
         pact.upon_receiving(m.description, "Async").given(m.state).with_body(
             contents, "application/json"
-        ).with_metadata({"event": m.event})
+        ).with_metadata({"event": m.event, "profile": m.profile})
 
 
 # ---------------------------------------------------------------- the backend's event reader
-def read_event(event: str, data: Mapping[str, Any]) -> dict[str, Any]:
+def read_event(event: str, data: Mapping[str, Any], profile: str = "core") -> dict[str, Any]:
     """What the backend's task API takes from one stream event (raises if it cannot)."""
-    wanted = examples()["events"][event]
+    wanted = MessageExpectation(event, COMPLETED, profile).example
     missing = [k for k in wanted if k not in data]
     if missing:
         raise KeyError(f"{event} event without {', '.join(missing)}")
@@ -292,7 +326,7 @@ def generate(out_dir: Path = PACT_DIR) -> Path:
 
     def handle(body: str | bytes | None, metadata: dict[str, Any]) -> None:
         assert body is not None
-        read_event(str(metadata["event"]), json.loads(body))
+        read_event(str(metadata["event"]), json.loads(body), str(metadata["profile"]))
 
     pact = new_pact()
     declare_messages(pact)

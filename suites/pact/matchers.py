@@ -18,11 +18,15 @@ from typing import Any
 from pact import match
 from pact.match.matcher import AbstractMatcher
 
+from contract import resolved_component
+
 RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 
 
 def matcher_for(schema: dict[str, Any], example: Any) -> Any:
     """A matcher (or a structure of matchers) for ``example`` under ``schema``."""
+    if "$ref" in schema and "#/components/schemas/" in schema["$ref"]:
+        schema = resolved_component(schema["$ref"].rsplit("/", 1)[-1])
     if "enum" in schema:
         alternatives = "|".join(re.escape(str(v)) for v in schema["enum"])
         return match.regex(example, regex=f"^({alternatives})$")

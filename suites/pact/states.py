@@ -118,7 +118,7 @@ class ProviderStates:
             if event.event == wanted.event:
                 return Message(
                     contents=event.data.encode(),
-                    metadata={"event": event.event},
+                    metadata={"event": event.event, "profile": wanted.profile},
                     content_type="application/json",
                 )
         seen = sorted({e.event for e in stream.events})

@@ -6,9 +6,9 @@ import shlex
 
 import pytest
 
-from suites.checks.verdict import ClauseViolation
+from suites.checks.verdict import ClauseViolation, capability_absent
 from suites.clientkit.client import SECRET_ENV
-from suites.pact.consumer import HTTP, message_expectations
+from suites.pact.consumer import HTTP, in_profile, message_expectations
 from suites.pact.provider import PactResult, PactTarget, verify_provider
 from suites.plugin.target import TargetOptions
 
@@ -51,7 +51,7 @@ def _check(result: PactResult, description: str, target: TargetOptions) -> None:
 
 
 @pytest.mark.clause("PACT-HTTP")
-@pytest.mark.parametrize("description", [e.description for e in HTTP])
+@pytest.mark.parametrize("description", in_profile("core", HTTP))
 def test_backend_http_interaction(
     pact_result: PactResult, description: str, target: TargetOptions
 ) -> None:
@@ -59,8 +59,22 @@ def test_backend_http_interaction(
 
 
 @pytest.mark.clause("PACT-MESSAGES")
-@pytest.mark.parametrize("description", [m.description for m in message_expectations()])
+@pytest.mark.parametrize("description", in_profile("core", message_expectations()))
 def test_backend_stream_message(
     pact_result: PactResult, description: str, target: TargetOptions
 ) -> None:
+    _check(pact_result, description, target)
+
+
+@pytest.mark.clause("PROJECT-PACT")
+@pytest.mark.parametrize(
+    "description", in_profile("project", HTTP) + in_profile("project", message_expectations())
+)
+def test_backend_project_expectation(
+    pact_result: PactResult, description: str, target: TargetOptions
+) -> None:
+    if not target.has_project_fixture:
+        capability_absent(
+            "the target was not declared started on the fixture project", flag="--project-fixture"
+        )
     _check(pact_result, description, target)

@@ -108,6 +108,20 @@ class TargetOptions:
         flag="--workspace",
         parse=Path,
     )
+    project_fixture: bool = setting(
+        "the target was started with PROJECT_DIR = a fixture made by `python -m fakes project "
+        "DIR` (runs the PROJECT-* clauses)",
+        flag="--project-fixture",
+        switch=True,
+        default=False,
+    )
+    project_dir: Path | None = setting(
+        "that fixture's folder, when readable from here (implies --project-fixture; checks "
+        "the sessions' branches and the project's working tree)",
+        flag="--project-dir",
+        parse=Path,
+        metavar="DIR",
+    )
     metrics_public: bool = setting(
         "the target serves /metrics without the token (its METRICS_REQUIRE_AUTH=false)",
         flag="--metrics-public",
@@ -136,6 +150,11 @@ class TargetOptions:
         flag="--pid",
         parse=int,
     )
+
+    @property
+    def has_project_fixture(self) -> bool:
+        """Whether the target runs on the fixture project (either flag says so)."""
+        return self.project_fixture or self.project_dir is not None
 
     def claims(self, profile: str) -> bool:
         """Whether the target claims ``profile`` (no profile named: it claims them all)."""

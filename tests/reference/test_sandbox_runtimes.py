@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.project import make_project
 from reference_server.runtimes.opencode_process import OpenCodeMissing, find_binary
 from suites.clientkit.client import SidecarClient, model_config
 from suites.clientkit.harness import ServerProcess, reference_argv, start_server
@@ -87,3 +88,51 @@ def test_nothing_outside_the_workspace_is_reachable(
         assert secret not in shown
     assert not (workspace / "probe_escape.txt").exists()
     assert {p.name for p in (workspace / probe).iterdir()} <= {"db_link", "peer_link"}
+
+
+@pytest.fixture(params=["fake", "opencode"])
+def project_sidecar(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[ServerProcess, Path, Path]]:
+    """A sidecar with a project (the fixture): each session works in a checkout of it."""
+    runtime = str(request.param)
+    env = {"OPENCODE_SHARED_SECRET": SECRET}
+    if runtime == "opencode":
+        env["OPENCODE_BIN"] = str(_binary())
+    workspace, project = tmp_path / "ws", tmp_path / "project"
+    make_project(project)
+    argv = reference_argv(workspace, "--runtime", runtime, "--project-dir", str(project))
+    with start_server(argv, env=env, timeout=120) as server:
+        yield server, workspace, project
+
+
+def test_a_checkout_reaches_neither_the_project_nor_a_peer_checkout(
+    project_sidecar: tuple[ServerProcess, Path, Path], model_url: str
+) -> None:
+    server, workspace, project = project_sidecar
+    git_dir = project / ".git"
+    refs_before = sorted(p.name for p in (git_dir / "refs" / "heads").rglob("*"))
+    with SidecarClient(server.url, secret=SECRET) as client:
+        peer = _start(client, model_url, "sandbox_peer", "Be the peer.")
+        deadline = time.monotonic() + 60
+        while not (workspace / peer / "sandbox_canary.txt").exists():
+            assert time.monotonic() < deadline, "the peer never wrote its canary"
+            time.sleep(0.2)
+        assert (workspace / peer / "src" / "greeting.txt").is_file()  # a checkout indeed
+        prompt = f"Probe. git={git_dir} project={project} peer={peer}"
+        probe = _start(client, model_url, "sandbox_probe_project", prompt)
+        events = _events(client, probe)
+        client.cancel(peer)
+    assert events[-1][0] == "complete", events[-1]
+    results = [d for k, d in events if k == "tool_result"]
+    reads = [d for d in results if d["tool"] == "read"]
+    assert len(reads) == 3, results
+    for result in reads:
+        assert "error" in result["result"], result
+    shown = json.dumps([d["result"] for d in results])
+    for secret in (PEER_CANARY, "Fixture project", "hello from v2", "refs/heads/main"):
+        assert secret not in shown
+    assert not (git_dir / "objects" / "escape").exists()
+    refs_after = sorted(p.name for p in (git_dir / "refs" / "heads").rglob("*"))
+    assert "escape" not in refs_after and "escape2" not in refs_after
+    assert set(refs_after) - set(refs_before) <= {"opencode", peer, probe}

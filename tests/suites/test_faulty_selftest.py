@@ -20,6 +20,7 @@ from rich.console import Console
 from contract import Level, load_catalogue
 from fakes.faults import FAULTS
 from fakes.faults.fault import AT_LEAST_SUITES
+from fakes.project import make_project
 from opencode_sidecar.local_target import serve_words, target_fields
 from opencode_sidecar.verify import Verification, VerifyOptions, run_verify
 from suites import SUITES
@@ -62,6 +63,8 @@ SUITE_SETTINGS: dict[str, dict[str, Any]] = {
     # machine (a late answer is refused, and the call denied by timeout); the expired
     # session needs room after its expiry (the refused call, a read, the answer)
     "conversation": {"session_timeout": 10.0, "permission_timeout": 3.0},
+    # project_edit runs three confined tools, waits 1 s and reads: room on a loaded machine
+    "project": {"session_timeout": 8.0},
     # the model learns that a session finished from what it reads; long_running sessions
     # that time out within its run give it finished sessions to DELETE (cancel_finished_200);
     # a cap of 3 as before the recorded runs wanted 6 (with 6, cancel_finished_200 went
@@ -166,7 +169,12 @@ def test_suite_flags_exactly_the_declared_clauses(
     workspace = tmp_path / "workspace"
     run = None if fault.is_valid_variation else FAULT_RUN_OPTIONS.get(suite)
     extra: dict[str, Any] = {}
-    words = serve_words(settings_for(suite))
+    settings = settings_for(suite)
+    if any(c.startswith("PROJECT-") for c in fault.catches[suite]):  # on a fresh fixture
+        extra["project_dir"] = tmp_path / "project"
+        make_project(extra["project_dir"])
+        settings = {**settings, "project_dir": extra["project_dir"]}
+    words = serve_words(settings)
     assert words.env == SECRET_ENV  # the forkserver's environment, shared by its children
     serving = words.args
     with ExitStack() as stack:

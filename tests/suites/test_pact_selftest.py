@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from contract import EVENTS_DIR, response_schema, validate_event
+from fakes.project import make_project
 from suites.clientkit.harness import faulty_argv, python_module, start_server
 from suites.pact.consumer import HTTP, examples, generate, pact_file, read_event
 from suites.pact.files import PACT_DIR
@@ -58,8 +59,16 @@ def test_the_backends_reader_refuses_a_timestamp_that_is_not_rfc3339() -> None:
 
 
 def test_the_reference_verifies_every_interaction(model_url: str, tmp_path: Path) -> None:
+    make_project(tmp_path / "project")  # the project interactions need one
     argv = faulty_argv(
-        "valid_extra_fields", tmp_path / "ws", "--secret", SECRET, "--max-sessions", "3"
+        "valid_extra_fields",
+        tmp_path / "ws",
+        "--secret",
+        SECRET,
+        "--max-sessions",
+        "3",
+        "--project-dir",
+        str(tmp_path / "project"),
     )
     with start_server(argv) as server:
         done = subprocess.run(
