@@ -34,6 +34,8 @@ def sample_word(field: dataclasses.Field[Any], s: Setting) -> list[str]:
     default = default_of(field)
     if isinstance(default, bool | int | float):
         return [s.flag, str(type(default)(3 if default == 2 else 2))]
+    if isinstance(default, str) and default:
+        return [s.flag, "x" + default]  # keeps what a check asks of its form
     return [s.flag, "/tmp/x" if s.parse is Path else "x"]
 
 
