@@ -131,9 +131,9 @@ class OpenCodeRuntime:
     """Implements :class:`reference_server.runtime.Runtime` on one shared ``opencode serve``."""
 
     name = "opencode"
-    gates_tools = False
-    """OpenCode runs its tools itself: no call reaches ``sink.authorize`` yet (left for the
-    shared ``opencode serve`` whose tools call out to the sidecar; STREAM_RULES.md#permissions)."""
+    gates_tools = True
+    """OpenCode's disk tools call out to the sidecar (the tool bridge), which asks the
+    session's permission gate (``sink.authorize``) before each call runs."""
 
     def __init__(self, settings: OpenCodeSettings) -> None:
         self.settings = settings
@@ -232,11 +232,11 @@ class OpenCodeRuntime:
         try:
             try:
                 channel = await process.create_session(self.directory, spec.session_id)
-                bridged = self.bridge.attach(channel.session_id, spec)
+                translator = SessionTranslator(sink, spec.workspace)
+                bridged = self.bridge.attach(channel.session_id, spec, sink, translator.announce)
                 await process.prompt(channel, self._prompt(spec, lease))
             except RuntimeError as exc:
                 raise RuntimeFailure(f"opencode refused the session: {exc}") from None
-            translator = SessionTranslator(sink, spec.workspace)
             outcome = await self._follow(channel, translator)
             if outcome.kind != "idle" or lease.failure is not None:
                 await self._best_effort(process.abort(channel))

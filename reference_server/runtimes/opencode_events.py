@@ -20,6 +20,7 @@ text part of an assistant message (deltas)      ``output``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,16 +102,21 @@ class SessionTranslator:
         if text.strip():
             self.final_text = text
 
+    def announce(self, call_id: str, tool: str, args: Mapping[str, Any]) -> None:
+        """The ``tool_call`` event of a call, once: from its bus event, or from the tool
+        bridge when the call reaches the sidecar first (a permission request follows it)."""
+        if call_id not in self.calls_announced:
+            self.calls_announced.add(call_id)
+            self.sink.tool_call(call_id, tool, args)
+
     def _tool(self, part: dict[str, Any]) -> None:
         call_id, tool = part.get("callID"), part.get("tool")
         state = part.get("state") or {}
         status = state.get("status")
         if not isinstance(call_id, str) or not isinstance(tool, str) or status == "pending":
             return
-        if call_id not in self.calls_announced:
-            self.calls_announced.add(call_id)
-            args = state.get("input")
-            self.sink.tool_call(call_id, tool, args if isinstance(args, dict) else {})
+        args = state.get("input")
+        self.announce(call_id, tool, args if isinstance(args, dict) else {})
         if call_id in self.calls_finished:
             return
         if status == "completed" and (refused := refused_call(tool, state)):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import itertools
 import json
 import logging
 import secrets
@@ -38,7 +39,7 @@ from typing import Any
 from aiohttp import web
 
 from contract import tool_contract
-from reference_server.runtime import SessionSpec
+from reference_server.runtime import EventSink, SessionSpec
 from reference_server.sandbox import Sandbox
 from reference_server.workspace_tools.confined import ConfinedWorkspaceTools
 from reference_server.workspace_tools.files import ToolError
@@ -63,7 +64,9 @@ export default {{
     const response = await fetch(BRIDGE, {{
       method: "POST",
       headers: {{"content-type": "application/json", authorization: "Bearer " + TOKEN}},
-      body: JSON.stringify({{tool: {name_json}, args, session: ctx.sessionID}}),
+      body: JSON.stringify({{
+        tool: {name_json}, args, session: ctx.sessionID, call: ctx.callID ?? null,
+      }}),
       signal: ctx.abort,
       timeout: false,
     }});
@@ -111,6 +114,10 @@ class BridgedSession:
 
     spec: SessionSpec
     tools: ConfinedWorkspaceTools
+    sink: EventSink | None = None
+    """The session's sink: its permission gate (``authorize``) is asked before each call."""
+    announce: Callable[[str, str, Mapping[str, Any]], None] | None = None
+    """Emits a call's ``tool_call`` (once) before its permission is asked."""
     calls: set[asyncio.Task[str]] = field(default_factory=set)
 
 
@@ -135,6 +142,7 @@ class ToolBridge:
         self.token = secrets.token_urlsafe(24)
         self.url = ""
         self._sessions: dict[str, BridgedSession] = {}
+        self._calls = itertools.count(1)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -156,14 +164,20 @@ class ToolBridge:
     def files(self) -> dict[str, str]:
         return tool_files(self.url, self.token)
 
-    def attach(self, opencode_session: str, spec: SessionSpec) -> BridgedSession:
+    def attach(
+        self,
+        opencode_session: str,
+        spec: SessionSpec,
+        sink: EventSink | None = None,
+        announce: Callable[[str, str, Mapping[str, Any]], None] | None = None,
+    ) -> BridgedSession:
         tools = ConfinedWorkspaceTools(
             spec.workspace,
             bash_timeout=self.bash_timeout,
             output_cap=self.output_cap,
             sandbox=self.sandbox,
         )
-        bridged = BridgedSession(spec, tools)
+        bridged = BridgedSession(spec, tools, sink, announce)
         self._sessions[opencode_session] = bridged
         return bridged
 
@@ -184,6 +198,7 @@ class ToolBridge:
         try:
             body = await request.json()
             tool, args = str(body["tool"]), body.get("args") or {}
+            call_id = body.get("call")
             bridged = self._sessions.get(str(body["session"]))
         except (ValueError, KeyError, TypeError):
             return web.json_response({"error": "malformed tool call"}, status=400)
@@ -191,11 +206,20 @@ class ToolBridge:
             return web.json_response({"error": "no running session of this sidecar"})
         if not isinstance(args, dict):
             return web.json_response({"error": "tool arguments must be an object"})
-        return web.json_response(await self._run(bridged, tool, args))
+        call = call_id if isinstance(call_id, str) and call_id else f"bridge-{next(self._calls)}"
+        return web.json_response(await self._run(bridged, call, tool, args))
 
-    async def _run(self, bridged: BridgedSession, tool: str, args: dict[str, Any]) -> Any:
+    async def _run(
+        self, bridged: BridgedSession, call_id: str, tool: str, args: dict[str, Any]
+    ) -> Any:
         if tool not in bridged.spec.model.enabled_tools:
             return {"error": f"tool {tool!r} is not enabled for this session"}
+        if bridged.sink is not None:  # the session's permission policy (STREAM_RULES.md)
+            if bridged.announce is not None:
+                bridged.announce(call_id, tool, args)
+            permission = await bridged.sink.authorize(call_id, tool, args)
+            if not permission.allowed:
+                return {"error": permission.message or f"permission to run {tool} was denied"}
         if self.gate is not None and (refusal := await self.gate(bridged.spec, tool, args)):
             return {"error": refusal}
         args = rebased(args, self.directory, bridged.spec.workspace)

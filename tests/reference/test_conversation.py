@@ -236,7 +236,7 @@ async def test_a_runtime_that_cannot_ask_refuses_a_session_with_permissions(
     config = base_config(tmp_path)
     config.workspace_dir.mkdir(parents=True)
     runtime = FakeOpenCodeRuntime(read_timeout=config.model_read_timeout)
-    runtime.gates_tools = False  # as the real OpenCode runtime today
+    runtime.gates_tools = False  # as a runtime whose tools never reach the sidecar
     body = {
         **session_body(str(uuid.uuid4()), "hi", model_config("quick", model_server.url)),
         "permissions": ASK,
