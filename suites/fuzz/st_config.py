@@ -21,6 +21,7 @@ from typing import Any
 from schemathesis.config import SchemathesisConfig
 
 from contract import (
+    load_profiles,
     operation,
     operations,
     rejection_statuses,
@@ -69,11 +70,26 @@ UAF_NOTE = """\
 STATEFUL_NOTE = """\
 # A check named on the command line wins over this file (Schemathesis's design), so with
 # `--checks all` use_after_free judges every read again. A stateful scenario is therefore a
-# create and one call on what it created (the status, the stream, the WebSocket, or DELETE
+# create and one call on what it created (the status, the stream, or DELETE
 # with its real id): no scenario reads a session after cancelling it. Longer chains (a read
 # or a second DELETE after a cancel) are what CANCEL-ENDS-STREAM and CANCEL-IDEMPOTENT of
 # `opencode-sidecar verify` check.
 """
+
+
+OPTIONAL_NOTE = """\
+# Operations of optional profiles (contract/profiles.yaml `operations:`): a sidecar that does
+# not offer the feature answers 404 for a session it did create (without a project, GET
+# /sessions/{id}/diff), so "created resource not found" (ST302) after a create says nothing
+# about them: they are no target of a stateful scenario (the other phases still call them;
+# a `--checks` on the command line would win over a per-operation check setting, not this).
+"""
+
+
+def optional_operations() -> list[str]:
+    """The operations an optional profile lists (a target may not serve them)."""
+    profiles = load_profiles()
+    return [op for p in profiles.profiles if p.name != profiles.base for op in p.operations]
 
 
 def _codes(statuses: tuple[int, ...]) -> list[str]:
@@ -113,6 +129,12 @@ def operations_config() -> list[dict[str, Any]]:
     ]
     entries.append(
         {"include-operation-id": session_reads(), "checks": {"use_after_free": {"enabled": False}}}
+    )
+    entries.append(
+        {
+            "include-operation-id": optional_operations(),
+            "phases": {"stateful": {"enabled": False}},
+        }
     )
     return entries
 
@@ -154,12 +176,15 @@ def _operation_block(entry: dict[str, Any]) -> list[str]:
         op = operation(ids)
         documented = ", ".join(f"{status} {name}" for name, status in op.outcomes.items())
         lines.append(f"# {op.method} {op.path}: documented {documented}")
-    else:
+    elif "use_after_free" in entry.get("checks", {}):
         lines.append(UAF_NOTE.rstrip("\n"))
+    else:
+        lines.append(OPTIONAL_NOTE.rstrip("\n"))
     lines += ["[[operations]]", f"include-operation-id = {_toml_value(ids)}"]
-    for check, settings in entry["checks"].items():
-        for key, value in settings.items():
-            lines.append(f"checks.{check}.{key} = {_toml_value(value)}")
+    for section in ("checks", "phases"):
+        for name, settings in entry.get(section, {}).items():
+            for key, value in settings.items():
+                lines.append(f"{section}.{name}.{key} = {_toml_value(value)}")
     return lines
 
 
