@@ -65,8 +65,8 @@ class ProjectSettings:
     """``PROJECT_DIR``, ``PROJECT_BRANCH`` and ``PROJECT_AUTHOR``, as the config gives them."""
 
     directory: Path
-    branch_pattern: str = "opencode/{session_id}"
-    author: str = "opencode-sidecar <opencode-sidecar@localhost>"
+    branch_pattern: str = Config.project_branch  # the declared defaults (config.py)
+    author: str = Config.project_author
     environ: Mapping[str, str] = field(default_factory=dict)
     """The sidecar's environment (the composition root's): git runs with it, less its own
     ``GIT_*`` variables (which would point git at another repository or index)."""

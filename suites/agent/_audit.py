@@ -40,9 +40,9 @@ def recording_url(model_endpoint: str) -> str:
     return f"{base}/_fake/requests"
 
 
-def model_requests(model_endpoint: str, scenario: str, marker: str) -> list[ModelRequest]:
-    """The requests of the session whose prompt holds ``marker``, oldest first; skips the
-    test when the endpoint is not the fake model (it keeps no audit)."""
+def recorded_requests(model_endpoint: str, scenario: str) -> list[dict[str, Any]]:
+    """What the fake model recorded of ``scenario``'s requests (path, received_at, audit);
+    skips the test when the endpoint is not the fake model (it keeps no audit)."""
     url = recording_url(model_endpoint)
     try:
         response = httpx.get(url, params={"model": scenario}, timeout=10.0)
@@ -58,8 +58,15 @@ def model_requests(model_endpoint: str, scenario: str, marker: str) -> list[Mode
             "run without --model-endpoint, or point it at `python -m fakes model-server`",
             flag="--model-endpoint",
         )
+    items: list[dict[str, Any]] = response.json()
+    return items
+
+
+def model_requests(model_endpoint: str, scenario: str, marker: str) -> list[ModelRequest]:
+    """The requests of the session whose prompt holds ``marker``, oldest first; skips the
+    test when the endpoint is not the fake model (it keeps no audit)."""
     found = []
-    for item in response.json():
+    for item in recorded_requests(model_endpoint, scenario):
         audit = item.get("audit") or {}
         if marker in str(audit.get("prompt", "")):
             found.append(ModelRequest(str(item.get("path")), float(item["received_at"]), audit))

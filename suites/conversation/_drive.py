@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from contract import status_for, stream_rules
-from suites.agent._audit import recording_url
-from suites.checks.verdict import capability_absent, precondition_failed
+from suites.agent._audit import recorded_requests
+from suites.checks.verdict import precondition_failed
 from suites.clientkit.client import SidecarClient, model_config, session_body
 
 
@@ -136,23 +136,10 @@ def plan_config(scenario: str, endpoint: str, api_key: str, **extra: Any) -> dic
 def requests_with(endpoint: str, scenario: str, word: str) -> list[dict[str, Any]]:
     """The audits of the fake model's requests for ``scenario`` whose conversation has a
     user message holding ``word``, oldest first (skips when the model keeps no audit)."""
-    url = recording_url(endpoint)
-    try:
-        response = httpx.get(url, params={"model": scenario}, timeout=10.0)
-    except httpx.HTTPError as exc:
-        capability_absent(
-            f"the model endpoint keeps no audit ({url}: {type(exc).__name__}); run without "
-            "--model-endpoint, or point it at `python -m fakes model-server`",
-            flag="--model-endpoint",
-        )
-    if not response.is_success:
-        capability_absent(
-            f"the model endpoint keeps no audit ({url} answered {response.status_code}); "
-            "run without --model-endpoint, or point it at `python -m fakes model-server`",
-            flag="--model-endpoint",
-        )
     found = []
-    for item in sorted(response.json(), key=lambda i: float(i.get("received_at", 0))):
+    for item in sorted(
+        recorded_requests(endpoint, scenario), key=lambda i: float(i.get("received_at", 0))
+    ):
         audit = item.get("audit") or {}
         users = [c for c in audit.get("conversation", []) if c.get("role") == "user"]
         if any(word in str(c.get("text", "")) for c in users):
