@@ -7,10 +7,13 @@ by the suites it names with the settings its self-test declares. The target is 0
 cell. Long (the full run is K x (about 50 s + the faults' suites)): not part of CI.
 
     .venv/bin/python benchmarks/false_failures.py [--runs K] [--busy] [--only NAME ...]
+        [--keep DIR]
 
 ``--busy`` starts one busy process per core beside the runs (a loaded machine). A cell
 counts the runs where the clause failed or errored, and the runs where it skipped when it
 passed in another run of the same target (a skip that comes and goes is a flake too).
+``--keep DIR`` keeps every run's JSON report there (each test's message says why it did
+not pass); without it they go with a temporary directory.
 """
 
 from __future__ import annotations
@@ -145,6 +148,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--only", nargs="*", help=f"targets to run: {REFERENCE} and/or fault names (default: all)"
     )
+    parser.add_argument("--keep", type=Path, help="keep every run's JSON report in this directory")
     args = parser.parse_args(argv)
     targets = [REFERENCE, *valid_variations()]
     if args.only:
@@ -152,12 +156,13 @@ def main(argv: list[str]) -> int:
     results: dict[str, list[dict[str, str]]] = {}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ocs-ff-") as tmp, busy(args.busy):
-        work = Path(tmp)
+        work = Path(tmp) if args.keep is None else args.keep
+        work.mkdir(parents=True, exist_ok=True)
         with fake_model_server() as model:
             for target in targets:
                 for k in range(args.runs):
                     run_dir = work / f"{target}-{k}"
-                    run_dir.mkdir()
+                    run_dir.mkdir(exist_ok=True)
                     if target == REFERENCE:
                         found = run_reference(run_dir)
                     else:
@@ -165,7 +170,11 @@ def main(argv: list[str]) -> int:
                         for suite in valid_variations()[target]:
                             found.update(run_fault(target, suite, model.url, run_dir))
                     bad = sorted(c for c, o in found.items() if o in ("fail", "error"))
-                    print(f"{target} run {k + 1}/{args.runs}: not passed {bad}", flush=True)
+                    skipped = sorted(c for c, o in found.items() if o == "skip")
+                    print(
+                        f"{target} run {k + 1}/{args.runs}: not passed {bad}, skipped {skipped}",
+                        flush=True,
+                    )
                     results.setdefault(target, []).append(found)
     print(table(results, args.runs))
     print(f"{time.monotonic() - started:.0f} s; busy processes: {args.busy}")
