@@ -36,11 +36,11 @@ from typing import Any
 from rich.console import Console
 
 from fakes.faults import FAULTS
-from opencode_sidecar.local_target import serve_words, target_fields
+from opencode_sidecar.local_target import target_fields
 from opencode_sidecar.verify import Verification, VerifyOptions, run_verify
-from suites.clientkit.harness import fake_model_server, faulty_argv, python_module, start_server
+from suites.clientkit.harness import fake_model_server, python_module
 from suites.plugin.target import RunOptions, TargetOptions
-from tests.suites.test_faulty_selftest import SECRET_ENV, settings_for
+from tests.suites.test_faulty_selftest import served_pair, settings_for
 
 REFERENCE = "reference"
 BUSY_LOOP = "while True: pass"
@@ -70,17 +70,17 @@ def run_reference(work: Path) -> dict[str, str]:
 
 
 def run_fault(name: str, suite: str, model_url: str, work: Path) -> dict[str, str]:
-    """``verify --suite SUITE`` against faulty sidecar ``name``, declared as in its self-test."""
-    settings = settings_for(suite)
-    workspace = work / f"{name}-{suite}-ws"
-    argv = faulty_argv(name, workspace, *serve_words(settings).args)
+    """``verify --suite SUITE`` against faulty sidecar ``name``, served and declared exactly
+    as in its self-test pair (``served_pair``: the PID for soak, a project, a supervisor)."""
+    pair_dir = work / f"{name}-{suite}"
+    pair_dir.mkdir()
     report = work / f"{name}-{suite}.json"
-    with start_server(argv, env=SECRET_ENV) as server:
+    with served_pair(name, suite, pair_dir) as (server, told):
         target = TargetOptions(
             url=server.url,
             model_endpoint=model_url,
-            workspace=workspace,
-            **target_fields(settings),
+            workspace=pair_dir / "workspace",
+            **{**target_fields(settings_for(suite)), **told},
         )
         asked = Verification(target, RunOptions(), VerifyOptions(suites=(suite,), report=report))
         with warnings.catch_warnings():

@@ -13,6 +13,7 @@ import httpx
 import psutil
 
 from contract import metric_family
+from suites.clientkit.client import tls_context
 from suites.clientkit.metrics import UNREADABLE, counter_total, parse_families, unlabelled
 
 CGROUP = Path("/sys/fs/cgroup")
@@ -58,7 +59,7 @@ FINISHED = metric_family("sessions_finished").name
 def _metrics(url: str, secret: str | None) -> tuple[float | None, float | None, float | None]:
     headers = {"Authorization": f"Bearer {secret}"} if secret else {}
     try:
-        text = httpx.get(f"{url}/metrics", headers=headers, timeout=2).text
+        text = httpx.get(f"{url}/metrics", headers=headers, timeout=2, verify=tls_context()).text
         families = parse_families(text)
     except (httpx.HTTPError, *UNREADABLE):
         return None, None, None

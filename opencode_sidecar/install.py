@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,10 +22,18 @@ def install_opencode(prefix: Path, version: str = OPENCODE_VERSION) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         raise InstallError("npm is not on PATH: install Node.js 20+ (it brings npm), then retry")
+    prefix.mkdir(parents=True, exist_ok=True)
+    # one install at a time into a prefix (CI starts one early, beside tox's own): a second
+    # caller waits for the first, then finds its binary
+    with (prefix / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install_locked(npm, prefix, version)
+
+
+def _install_locked(npm: str, prefix: Path, version: str) -> Path:
     binary = prefix / "node_modules" / ".bin" / "opencode"
     if binary.is_file() and _version(binary) == version:
         return binary
-    prefix.mkdir(parents=True, exist_ok=True)
     argv = [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund"]
     try:
         done = subprocess.run(

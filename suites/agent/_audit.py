@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from suites.checks.verdict import capability_absent
+from suites.clientkit.client import tls_context
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def recorded_requests(model_endpoint: str, scenario: str) -> list[dict[str, Any]
     skips the test when the endpoint is not the fake model (it keeps no audit)."""
     url = recording_url(model_endpoint)
     try:
-        response = httpx.get(url, params={"model": scenario}, timeout=10.0)
+        response = httpx.get(url, params={"model": scenario}, timeout=10.0, verify=tls_context())
     except httpx.HTTPError as exc:
         capability_absent(
             f"the model endpoint keeps no audit ({url}: {type(exc).__name__}); run without "

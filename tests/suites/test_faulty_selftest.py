@@ -10,7 +10,7 @@ import json
 import pkgutil
 import warnings
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,7 @@ def settings_for(suite: str) -> dict[str, Any]:
     return {**SETTINGS, **SUITE_SETTINGS.get(suite, {})}
 
 
-FAULT_RUN_OPTIONS = {"fuzz": RunOptions(fuzz_max_examples=30)}
+FAULT_RUN_OPTIONS = {"fuzz": RunOptions(fuzz_max_examples=10)}
 """How a suite judges a fault (not a valid variation), where it differs from the default."""
 
 SECRET_ENV = serve_words({"shared_secret": SECRET}).env
@@ -112,6 +112,47 @@ def spread(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 PAIRS = spread(sorted((n, suite) for n, fault in FAULTS.items() for suite in fault.catches))
+
+
+@contextmanager
+def served_pair(
+    name: str, suite: str, tmp_path: Path, forkserver: Forkserver | None = None
+) -> Iterator[tuple[ServerProcess | ForkedServer, dict[str, Any]]]:
+    """Faulty sidecar ``name`` served as its pair with ``suite`` runs it (its workspace
+    ``tmp_path / "workspace"``), and what verify is told beyond :func:`settings_for`: a
+    fresh project for PROJECT- catches, a supervisor and a store for durability (restarted
+    by command), the PID for soak. Forked from ``forkserver`` when given (else a process of
+    its own); the false-failure benchmark serves its pairs with this too."""
+    catches = FAULTS[name].catches[suite]
+    workspace = tmp_path / "workspace"
+    told: dict[str, Any] = {}
+    settings = settings_for(suite)
+    if any(c.startswith("PROJECT-") for c in catches):  # on a fresh fixture
+        told["project_dir"] = tmp_path / "project"
+        make_project(told["project_dir"])
+        settings = {**settings, "project_dir": told["project_dir"]}
+    words = serve_words(settings)
+    assert words.env == SECRET_ENV  # the forkserver's environment, shared by its children
+    serving = words.args
+    with ExitStack() as stack:
+        server: ServerProcess | ForkedServer
+        if suite == "durability":  # restartable: a supervisor on a fixed port, a store
+            state = tmp_path / "supervisor"
+            storage = ("--storage-dir", str(tmp_path / "storage"))
+            inner = faulty_argv(name, workspace, *serving, *storage, port="{port}")
+            told["restart_cmd"] = restart_command(state)
+            server = stack.enter_context(
+                start_server(supervised_argv(state, inner), env=SECRET_ENV)
+            )
+        elif forkserver is None:
+            server = stack.enter_context(
+                start_server(faulty_argv(name, workspace, *serving), env=SECRET_ENV)
+            )
+        else:
+            server = stack.enter_context(forkserver.server(faulty_args(name, workspace, *serving)))
+        if suite == "soak":  # it watches the target's RSS and fds through its PID
+            told["pid"] = server.pid
+        yield server, told
 
 
 @pytest.fixture(scope="session")
@@ -168,31 +209,9 @@ def test_suite_flags_exactly_the_declared_clauses(
     fault = FAULTS[name]
     workspace = tmp_path / "workspace"
     run = None if fault.is_valid_variation else FAULT_RUN_OPTIONS.get(suite)
-    extra: dict[str, Any] = {}
-    settings = settings_for(suite)
-    if any(c.startswith("PROJECT-") for c in fault.catches[suite]):  # on a fresh fixture
-        extra["project_dir"] = tmp_path / "project"
-        make_project(extra["project_dir"])
-        settings = {**settings, "project_dir": extra["project_dir"]}
-    words = serve_words(settings)
-    assert words.env == SECRET_ENV  # the forkserver's environment, shared by its children
-    serving = words.args
-    with ExitStack() as stack:
-        if suite == "durability":  # restartable: a supervisor on a fixed port, a store
-            state = tmp_path / "supervisor"
-            storage = ("--storage-dir", str(tmp_path / "storage"))
-            inner = faulty_argv(name, workspace, *serving, *storage, port="{port}")
-            extra["restart_cmd"] = restart_command(state)
-            server: ServerProcess | ForkedServer = stack.enter_context(
-                start_server(supervised_argv(state, inner), env=SECRET_ENV)
-            )
-        else:
-            args = faulty_args(name, workspace, *serving)
-            server = stack.enter_context(forkserver.server(args))
-        if suite == "soak":  # it watches the target's RSS and fds through its PID
-            extra["pid"] = server.pid
+    with served_pair(name, suite, tmp_path, forkserver) as (server, told):
         report = verify(
-            server.url, model_url, workspace, tmp_path / "report.json", suite, run, **extra
+            server.url, model_url, workspace, tmp_path / "report.json", suite, run, **told
         )
     failed = outcomes(report, "fail")
     assert outcomes(report, "error") == set(), report["output"]
