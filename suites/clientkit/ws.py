@@ -138,6 +138,7 @@ def record_ws(
     finally:
         rec.gave_up_at = time.monotonic()
         conn.close(timeout=1)
+        conn.shutdown()  # close() leaves the socket open once the connection counts as closed
     return rec
 
 

@@ -123,6 +123,7 @@ def _over_ws(
                 break
     finally:
         conn.close(timeout=1)
+        conn.shutdown()  # close() leaves the socket open once the connection counts as closed
     if not run.ended:
         client.cancel(session_id)
     return run
