@@ -137,9 +137,16 @@ def record_ws(
         _read(conn, rec, stop_after_events, linger, window)
     finally:
         rec.gave_up_at = time.monotonic()
-        conn.close(timeout=1)
-        conn.shutdown()  # close() leaves the socket open once the connection counts as closed
+        close(conn)
     return rec
+
+
+def close(conn: websocket.WebSocket) -> None:
+    """Close ``conn`` and its socket: websocket-client's ``close()`` sends the close frame
+    but leaves the socket open once the connection counts as closed (the peer closed
+    first), and the leaked socket warns in whatever runs when it is collected."""
+    conn.close(timeout=1)
+    conn.shutdown()  # type: ignore[no-untyped-call]
 
 
 def _read(

@@ -19,7 +19,7 @@ from contract import status_for, stream_rules, validate_component, validate_even
 from suites.agent._semantics import is_error, is_success, read_shows
 from suites.checks.verdict import capability_absent, check, precondition_failed
 from suites.clientkit.client import SidecarClient
-from suites.clientkit.ws import handshake_headers, ws_url
+from suites.clientkit.ws import close, handshake_headers, ws_url
 from suites.conversation._drive import (
     Drive,
     Responder,
@@ -122,8 +122,7 @@ def _over_ws(
                 run.ended = True
                 break
     finally:
-        conn.close(timeout=1)
-        conn.shutdown()  # close() leaves the socket open once the connection counts as closed
+        close(conn)
     if not run.ended:
         client.cancel(session_id)
     return run
