@@ -179,7 +179,7 @@ UNUSED_PLUGINS = (
 (``locust``'s would also import gevent next to Schemathesis). ``unraisableexception`` is
 pytest's own: it turns an exception raised in a finalizer into a warning on the test,
 which no clause reads, and runs a full ``gc.collect()`` at the end of every run (0.1-0.2 s
-of CPU in a process that has run the suites before: the self-test runs 163)."""
+of CPU in a process that has run the suites before, as the self-test's workers have)."""
 HYPOTHESIS_SUITES = frozenset({"fuzz", "lifecycle_model"})
 
 

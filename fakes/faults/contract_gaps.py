@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import math
 import mmap
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -32,20 +30,10 @@ class FirstMatchEdit(WorkspaceTools):
     """``edit`` replaces the first occurrence of an ``oldString`` that occurs several times
     (tools.yaml before issue 32; OpenCode's own edit refuses it)."""
 
-    def _edit(self, args: Mapping[str, Any]) -> str:
-        path = self.resolve(args.get("filePath"))
-        old, new = args.get("oldString"), args.get("newString")
-        if not isinstance(old, str) or not isinstance(new, str) or not old:
-            raise ToolError("oldString and newString must be strings (oldString non-empty)")
-        if not path.is_file():
-            raise ToolError(f"{args.get('filePath')} does not exist")
-        text = path.read_text(encoding="utf-8")
+    def replace(self, text: str, old: str, new: str, replace_all: object) -> str:
         if old not in text:
             raise ToolError("oldString not found in the file")
-        count = None if args.get("replaceAll") is True else 1
-        path.write_text(text.replace(old, new, -1 if count is None else count), encoding="utf-8")
-        self._touched(path)
-        return f"edited {path.relative_to(self.root)}"
+        return text.replace(old, new, -1 if replace_all is True else 1)
 
 
 def edit_first_match(app: web.Application) -> None:

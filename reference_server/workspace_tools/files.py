@@ -102,6 +102,10 @@ class WorkspaceFiles:
         if not path.is_file():
             raise ToolError(f"{args.get('filePath')} does not exist")
         text = path.read_text(encoding="utf-8")
-        path.write_text(replace_text(text, old, new, args.get("replaceAll")), encoding="utf-8")
+        path.write_text(self.replace(text, old, new, args.get("replaceAll")), encoding="utf-8")
         self._touched(path)
         return f"edited {path.relative_to(self.root)}"
+
+    def replace(self, text: str, old: str, new: str, replace_all: object) -> str:
+        """``edit``'s replacement (:func:`replace_text`); a faulty sidecar overrides it."""
+        return replace_text(text, old, new, replace_all)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -14,8 +15,21 @@ from fakes.model_server import ModelServer
 from fakes.runtime import FakeOpenCodeRuntime
 from reference_server.app import create_app
 from reference_server.config import Config
+from reference_server.runtimes.opencode_process import OpenCodeMissing, find_binary
 from reference_server.serve import running
 from suites.clientkit.client import AsyncSidecarClient, model_config
+
+
+@pytest.fixture(scope="session")
+def opencode_bin() -> Path:
+    """The real OpenCode (``opencode-sidecar install-opencode``); without it the tests that
+    need it skip, unless OPENCODE_SIDECAR_REQUIRE_OPENCODE=1 (set by tox: CI never skips)."""
+    try:
+        return find_binary(None, Path.cwd())
+    except OpenCodeMissing as exc:
+        if os.environ.get("OPENCODE_SIDECAR_REQUIRE_OPENCODE") == "1":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
 
 
 @pytest.fixture

@@ -17,21 +17,10 @@ from pathlib import Path
 import pytest
 
 from contract import stream_rules, validate_event
-from reference_server.runtimes.opencode_process import OpenCodeMissing, find_binary
 from suites.clientkit.client import SidecarClient, model_config
 from suites.clientkit.harness import ServerProcess, python_module, reference_argv, start_server
 
 KEY = "sk-real-opencode-key-31337"
-
-
-@pytest.fixture(scope="module")
-def opencode_bin() -> Path:
-    try:
-        return find_binary(None, Path.cwd())
-    except OpenCodeMissing as exc:
-        if os.environ.get("OPENCODE_SIDECAR_REQUIRE_OPENCODE") == "1":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

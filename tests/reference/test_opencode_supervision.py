@@ -9,7 +9,6 @@ unless OPENCODE_SIDECAR_REQUIRE_OPENCODE=1 (set by tox).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 import uuid
@@ -20,7 +19,6 @@ import psutil
 import pytest
 
 from contract import status_for
-from reference_server.runtimes.opencode_process import OpenCodeMissing, find_binary
 from suites.clientkit.client import SidecarClient, model_config
 from suites.clientkit.harness import ServerProcess, reference_argv, start_server
 
@@ -29,16 +27,10 @@ WEDGE_TIMEOUT = 8.0
 
 
 @pytest.fixture
-def sidecar(tmp_path: Path) -> Iterator[ServerProcess]:
-    try:
-        binary = find_binary(None, Path.cwd())
-    except OpenCodeMissing as exc:
-        if os.environ.get("OPENCODE_SIDECAR_REQUIRE_OPENCODE") == "1":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+def sidecar(opencode_bin: Path, tmp_path: Path) -> Iterator[ServerProcess]:
     argv = reference_argv(tmp_path / "ws", "--runtime", "opencode", "--max-sessions", "2")
     env = {
-        "OPENCODE_BIN": str(binary),
+        "OPENCODE_BIN": str(opencode_bin),
         "OPENCODE_PROBE_INTERVAL": "0.5",
         "OPENCODE_WEDGE_TIMEOUT": str(WEDGE_TIMEOUT),
     }

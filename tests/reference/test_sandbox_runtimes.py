@@ -6,7 +6,6 @@ session's workspace is written (scenario ``sandbox_probe_paths``)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from fakes.project import make_project
-from reference_server.runtimes.opencode_process import OpenCodeMissing, find_binary
 from suites.clientkit.client import SidecarClient, model_config
 from suites.clientkit.harness import ServerProcess, reference_argv, start_server
 from suites.security.test_bash_sandbox import PEER_CANARY
@@ -25,15 +23,6 @@ KEY = "sk-sandbox-test-key"
 SQLITE_HEADER = "SQLite format 3"
 
 
-def _binary() -> Path:
-    try:
-        return find_binary(None, Path.cwd())
-    except OpenCodeMissing as exc:
-        if os.environ.get("OPENCODE_SIDECAR_REQUIRE_OPENCODE") == "1":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-
-
 @pytest.fixture(params=["fake", "opencode"])
 def sidecar(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -41,7 +30,7 @@ def sidecar(
     runtime = str(request.param)
     env = {"OPENCODE_SHARED_SECRET": SECRET}
     if runtime == "opencode":
-        env["OPENCODE_BIN"] = str(_binary())
+        env["OPENCODE_BIN"] = str(request.getfixturevalue("opencode_bin"))
     workspace, storage = tmp_path / "ws", tmp_path / "storage"
     argv = reference_argv(workspace, "--runtime", runtime, "--storage-dir", str(storage))
     with start_server(argv, env=env, timeout=120) as server:
@@ -98,7 +87,7 @@ def project_sidecar(
     runtime = str(request.param)
     env = {"OPENCODE_SHARED_SECRET": SECRET}
     if runtime == "opencode":
-        env["OPENCODE_BIN"] = str(_binary())
+        env["OPENCODE_BIN"] = str(request.getfixturevalue("opencode_bin"))
     workspace, project = tmp_path / "ws", tmp_path / "project"
     make_project(project)
     argv = reference_argv(workspace, "--runtime", runtime, "--project-dir", str(project))
